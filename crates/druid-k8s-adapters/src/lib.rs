@@ -1,0 +1,1 @@
+//! druid-k8s-adapters (being built; see ARCHITECTURE.md).

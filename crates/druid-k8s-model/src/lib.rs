@@ -1,0 +1,1 @@
+//! druid-k8s-model (being built; see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! druid-k8s-runner (being built; see ARCHITECTURE.md).

@@ -1,0 +1,1 @@
+//! druid-k8s-select (being built; see ARCHITECTURE.md).

@@ -1,0 +1,2 @@
+//! The `druid-k8s` command-line tool.
+fn main() {}

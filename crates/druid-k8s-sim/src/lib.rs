@@ -1,0 +1,1 @@
+//! druid-k8s-sim (being built; see ARCHITECTURE.md).

@@ -1,0 +1,63 @@
+//! `cargo xtask`: the druid-k8s release pipeline and repository checks.
+//!
+//! Run `cargo xtask help` for the list of tasks. Tidy checks (dependency rules for the pure
+//! crates, crate docs) are ordinary `#[test]`s in [`tidy`], so `cargo test` runs them.
+
+mod tidy;
+
+use std::process::{Command, ExitCode};
+
+use anyhow::{Context, Result, bail};
+
+const HELP: &str = "\
+cargo xtask <task>
+
+Tasks:
+  ci      run exactly what CI runs (.ci/run): fmt check, clippy, the whole test suite
+  tidy    check the repository rules (pure crates do no I/O, crate docs and READMEs)
+  help    print this help
+";
+
+fn main() -> ExitCode {
+    match run(std::env::args().skip(1).collect()) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("xtask: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(args: Vec<String>) -> Result<()> {
+    let root = tidy::workspace_root();
+    match args.first().map(String::as_str) {
+        Some("ci") => {
+            let status = Command::new("bash")
+                .arg(root.join(".ci/run"))
+                .current_dir(&root)
+                .status()
+                .context("starting .ci/run")?;
+            if !status.success() {
+                bail!(".ci/run failed ({status})");
+            }
+            Ok(())
+        }
+        Some("tidy") => {
+            let problems = tidy::check_all(&root)?;
+            if problems.is_empty() {
+                println!("tidy: ok");
+                Ok(())
+            } else {
+                for problem in &problems {
+                    eprintln!("{problem}");
+                }
+                bail!("{} tidy problem(s)", problems.len())
+            }
+        }
+        Some("help") | Some("--help") | Some("-h") | None => {
+            print!("{HELP}");
+            Ok(())
+        }
+        Some(other) => bail!("unknown task `{other}`\n\n{HELP}"),
+    }
+}
