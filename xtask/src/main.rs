@@ -3,6 +3,9 @@
 //! Run `cargo xtask help` for the list of tasks. Tidy checks (dependency rules for the pure
 //! crates, crate docs) are ordinary `#[test]`s in [`tidy`], so `cargo test` runs them.
 
+mod dist;
+mod package;
+mod release;
 mod tidy;
 
 use std::process::{Command, ExitCode};
@@ -15,6 +18,13 @@ cargo xtask <task>
 Tasks:
   ci      run exactly what CI runs (.ci/run): fmt check, clippy, the whole test suite
   tidy    check the repository rules (pure crates do no I/O, crate docs and READMEs)
+  dist    release build + reproducible target/dist/druid-k8s-<version>-<target>.tar.gz,
+          SHA256SUMS and a JSON manifest
+  release --version X.Y.Z
+          bump the workspace version and cut CHANGELOG's Unreleased section (no network,
+          refuses a dirty tree)
+  package cargo package every library crate (proves they are publishable); extra
+          arguments go to cargo package (e.g. --no-verify, --allow-dirty)
   help    print this help
 ";
 
@@ -54,6 +64,12 @@ fn run(args: Vec<String>) -> Result<()> {
                 bail!("{} tidy problem(s)", problems.len())
             }
         }
+        Some("dist") => dist::run(&root),
+        Some("release") => match args.get(1..) {
+            Some([flag, version]) if flag == "--version" => release::run(&root, version),
+            _ => bail!("usage: cargo xtask release --version X.Y.Z"),
+        },
+        Some("package") => package::run(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
