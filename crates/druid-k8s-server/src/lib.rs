@@ -2,3 +2,5 @@
 //! runner, with its metadata store, authentication and the embedded demo.
 pub mod error;
 pub mod store;
+pub mod auth;
+pub mod settings;
