@@ -56,9 +56,12 @@ pub fn property_to_env(property: &str) -> String {
     property.replace('_', "__").replace('.', "_")
 }
 
-/// True when `property` survives `env_to_property(property_to_env(property))` unchanged.
+/// True when `property` survives `env_to_property(property_to_env(property))` unchanged: it
+/// starts with `druid.` (or `druid_`) and contains neither `..` nor `._`.
 pub fn property_round_trips_through_env(property: &str) -> bool {
-    property.starts_with("druid.") && !property.contains("._") && !property.contains("..")
+    (property.starts_with("druid.") || property.starts_with("druid_"))
+        && !property.contains("._")
+        && !property.contains("..")
 }
 
 /// Where a raw value came from.
