@@ -8,11 +8,11 @@ use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::PodTemplate;
 
 use crate::common::{
-    ANNOTATION_JOB_TEMPLATE, ANNOTATION_TASK, ANNOTATION_TASK_DATASOURCE,
-    ANNOTATION_TASK_GROUP_ID, ANNOTATION_TASK_ID, ANNOTATION_TASK_TYPE, ANNOTATION_TLS_ENABLED,
-    ENV_TASK_JSON, LABEL_OVERLORD_NAMESPACE, LABEL_PEON, LABEL_TASK_DATASOURCE,
-    LABEL_TASK_GROUP_ID, LABEL_TASK_ID, LABEL_TASK_TYPE, build_job, env_field, env_value,
-    name_for, overlord_namespace_label, task_dir,
+    ANNOTATION_JOB_TEMPLATE, ANNOTATION_TASK, ANNOTATION_TASK_DATASOURCE, ANNOTATION_TASK_GROUP_ID,
+    ANNOTATION_TASK_ID, ANNOTATION_TASK_TYPE, ANNOTATION_TLS_ENABLED, ENV_TASK_JSON,
+    LABEL_OVERLORD_NAMESPACE, LABEL_PEON, LABEL_TASK_DATASOURCE, LABEL_TASK_GROUP_ID,
+    LABEL_TASK_ID, LABEL_TASK_TYPE, build_job, env_field, env_value, name_for,
+    overlord_namespace_label, task_dir,
 };
 use crate::{AdapterError, generic_label, task_id_label};
 
@@ -27,7 +27,10 @@ pub fn template_labels(config: &RunnerConfig, task: &Task) -> BTreeMap<String, S
     );
     labels.insert(LABEL_TASK_ID.to_owned(), task_id_label(task.id()));
     labels.insert(LABEL_TASK_TYPE.to_owned(), generic_label(task.task_type()));
-    labels.insert(LABEL_TASK_GROUP_ID.to_owned(), task_id_label(task.group_id()));
+    labels.insert(
+        LABEL_TASK_GROUP_ID.to_owned(),
+        task_id_label(task.group_id()),
+    );
     labels.insert(
         LABEL_TASK_DATASOURCE.to_owned(),
         generic_label(task.data_source().unwrap_or_default()),
@@ -80,9 +83,15 @@ pub(crate) fn template_job(
     pod_annotations.insert(ANNOTATION_JOB_TEMPLATE.to_owned(), key.to_owned());
 
     let spec = pod.spec.as_mut().ok_or(AdapterError::NoContainers)?;
-    let main = spec.containers.first_mut().ok_or(AdapterError::NoContainers)?;
+    let main = spec
+        .containers
+        .first_mut()
+        .ok_or(AdapterError::NoContainers)?;
     let env = main.env.get_or_insert_with(Vec::new);
-    env.push(env_value("TASK_DIR", task_dir(&config.base_task_dir, task.id())));
+    env.push(env_value(
+        "TASK_DIR",
+        task_dir(&config.base_task_dir, task.id()),
+    ));
     env.push(env_value(
         "druid_indexer_task_baseTaskDir",
         config.base_task_dir.to_string_lossy(),

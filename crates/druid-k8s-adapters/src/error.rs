@@ -12,7 +12,7 @@ pub enum AdapterError {
 
     /// The task JSON inside a Job (or given to render) is not a valid task.
     #[error("invalid task JSON: {0}")]
-    Task(String),
+    Task(#[source] druid_k8s_model::ModelError),
 
     /// A Java option used for sizing has a value Druid cannot parse.
     #[error("invalid Java option `{option}`: {reason}")]
@@ -24,7 +24,9 @@ pub enum AdapterError {
     },
 
     /// The task context key `druid.indexer.runner.javaOpts` is not a string.
-    #[error("task context `druid.indexer.runner.javaOpts` must be a string of Java options, got {0}")]
+    #[error(
+        "task context `druid.indexer.runner.javaOpts` must be a string of Java options, got {0}"
+    )]
     ContextJavaOptsNotString(String),
 
     /// The pod spec has no container at all.
@@ -99,7 +101,9 @@ pub enum AdapterError {
     },
 
     /// A configured template failed to load during validation (the overlord would not start).
-    #[error("failed to load pod template file for [druid.indexer.runner.k8s.podTemplate.{key}] at [{location}]: {source}")]
+    #[error(
+        "failed to load pod template file for [druid.indexer.runner.k8s.podTemplate.{key}] at [{location}]: {source}"
+    )]
     TemplateLoad {
         /// The template key.
         key: String,
@@ -118,7 +122,7 @@ pub enum AdapterError {
 
     /// Template selection failed.
     #[error("pod template selection failed: {0}")]
-    Select(String),
+    Select(#[from] druid_k8s_select::SelectError),
 
     /// A duration does not fit the Job field it is written to.
     #[error("{property}: {seconds} seconds does not fit the Job field `{field}`")]

@@ -85,7 +85,10 @@ mod tests {
         assert!(split_quotable("").is_empty());
         assert!(split_quotable(" \t\n ").is_empty());
         assert_eq!(split_quotable("a\u{a0}b c"), vec!["a\u{a0}b", "c"]);
-        assert_eq!(split_quotable(r#""unterminated x"#), vec![r#""unterminated x"#]);
+        assert_eq!(
+            split_quotable(r#""unterminated x"#),
+            vec![r#""unterminated x"#]
+        );
         assert_eq!(split_quotable(r#"a"b c"d e"#), vec![r#"a"b c"d"#, "e"]);
     }
 

@@ -112,7 +112,10 @@ pub(crate) fn overlord_job(
     let memory = container_memory_bytes(&java_opts)?;
     let name = name_for(config, task);
 
-    let main = spec.containers.first_mut().ok_or(AdapterError::NoContainers)?;
+    let main = spec
+        .containers
+        .first_mut()
+        .ok_or(AdapterError::NoContainers)?;
     main.readiness_probe = None;
     main.liveness_probe = None;
     main.startup_probe = None;
@@ -138,7 +141,10 @@ pub(crate) fn overlord_job(
             serde_json::Value::from(config.peon_monitors.clone()).to_string(),
         ));
     }
-    env.push(env_value("TASK_DIR", task_dir(&config.base_task_dir, task.id())));
+    env.push(env_value(
+        "TASK_DIR",
+        task_dir(&config.base_task_dir, task.id()),
+    ));
     env.push(env_value("JAVA_OPTS", java_opts.join(" ")));
     env.push(env_field("druid_host", "status.podIP"));
     env.push(env_field("HOSTNAME", "metadata.name"));

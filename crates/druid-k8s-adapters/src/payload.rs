@@ -29,9 +29,10 @@ pub const MAX_DECODED_PAYLOAD_BYTES: u64 = 256 * 1024 * 1024;
 /// assert_eq!(decoded, "{\"id\":\"x\"}");
 /// ```
 pub fn encode(json: &[u8]) -> String {
-    let mut gz = GzBuilder::new()
-        .operating_system(0)
-        .write(Vec::with_capacity(json.len() / 3 + 32), Compression::default());
+    let mut gz = GzBuilder::new().operating_system(0).write(
+        Vec::with_capacity(json.len() / 3 + 32),
+        Compression::default(),
+    );
     // Writing into a Vec cannot fail.
     let compressed = gz
         .write_all(json)
@@ -87,7 +88,10 @@ mod tests {
 
     #[test]
     fn rejects_garbage() {
-        assert!(matches!(decode("not base64!"), Err(AdapterError::Payload(_))));
+        assert!(matches!(
+            decode("not base64!"),
+            Err(AdapterError::Payload(_))
+        ));
         assert!(matches!(decode("aGVsbG8="), Err(AdapterError::Payload(_))));
     }
 

@@ -166,7 +166,10 @@ mod tests {
         };
         apply_kubexit(&mut spec, "img").unwrap();
         let main = &spec.containers[0];
-        assert_eq!(main.command.as_deref(), Some(&["/bin/sh".to_owned(), "-c".to_owned()][..]));
+        assert_eq!(
+            main.command.as_deref(),
+            Some(&["/bin/sh".to_owned(), "-c".to_owned()][..])
+        );
         assert_eq!(
             main.args.as_ref().unwrap()[0],
             r#"/kubexit/kubexit /bin/sh -c "/peon.sh --taskId \"x\"""#
@@ -176,9 +179,21 @@ mod tests {
             side.args.as_ref().unwrap()[0],
             r#"/kubexit/kubexit /bin/sh -c "/bin/sidekick -a=1 -b=2" || true"#
         );
-        let deps: Vec<_> = side.env.as_ref().unwrap().iter().map(|e| e.name.as_str()).collect();
-        assert_eq!(deps, ["KUBEXIT_NAME", "KUBEXIT_GRAVEYARD", "KUBEXIT_DEATH_DEPS"]);
-        assert_eq!(spec.init_containers.as_ref().unwrap()[0].image.as_deref(), Some("img"));
+        let deps: Vec<_> = side
+            .env
+            .as_ref()
+            .unwrap()
+            .iter()
+            .map(|e| e.name.as_str())
+            .collect();
+        assert_eq!(
+            deps,
+            ["KUBEXIT_NAME", "KUBEXIT_GRAVEYARD", "KUBEXIT_DEATH_DEPS"]
+        );
+        assert_eq!(
+            spec.init_containers.as_ref().unwrap()[0].image.as_deref(),
+            Some("img")
+        );
         assert_eq!(spec.volumes.as_ref().unwrap().len(), 2);
     }
 

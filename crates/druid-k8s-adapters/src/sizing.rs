@@ -111,7 +111,11 @@ pub fn container_memory_bytes(java_opts: &[String]) -> Result<u64, AdapterError>
         })?;
     // Druid computes this in double precision and truncates toward zero; do the same so the
     // number is identical. `as` saturates, like Java's (long) cast.
-    #[allow(clippy::cast_precision_loss, clippy::cast_possible_truncation, clippy::cast_sign_loss)]
+    #[allow(
+        clippy::cast_precision_loss,
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss
+    )]
     let bytes = ((sum as f64) * 1.2) as u64;
     Ok(bytes)
 }
@@ -178,7 +182,16 @@ mod tests {
     #[test]
     fn invalid_values() {
         for input in [
-            "", "-1g", "1.5g", "1kb", "1KB", "g", "Gi", "1x", "1 g", "99999999999999999999",
+            "",
+            "-1g",
+            "1.5g",
+            "1kb",
+            "1KB",
+            "g",
+            "Gi",
+            "1x",
+            "1 g",
+            "99999999999999999999",
             "9999999p",
         ] {
             assert!(parse_human_readable_bytes(input).is_err(), "{input}");

@@ -93,7 +93,9 @@ impl TemplateSource for InMemoryTemplateSource {
         self.templates
             .get(key)
             .cloned()
-            .ok_or_else(|| AdapterError::TemplateNotFound { key: key.to_owned() })
+            .ok_or_else(|| AdapterError::TemplateNotFound {
+                key: key.to_owned(),
+            })
     }
 }
 
@@ -176,10 +178,15 @@ mod tests {
         source.insert_yaml("base", BASE).unwrap();
         validate_all(&source).unwrap();
 
-        source.insert_yaml("empty", "template:\n  spec:\n    containers: []\n").unwrap();
+        source
+            .insert_yaml("empty", "template:\n  spec:\n    containers: []\n")
+            .unwrap();
         let err = validate_all(&source).unwrap_err();
         let msg = err.to_string();
-        assert!(msg.contains("druid.indexer.runner.k8s.podTemplate.empty"), "{msg}");
+        assert!(
+            msg.contains("druid.indexer.runner.k8s.podTemplate.empty"),
+            "{msg}"
+        );
         assert!(msg.contains("<in-memory template empty>"), "{msg}");
     }
 }
