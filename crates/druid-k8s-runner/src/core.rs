@@ -302,6 +302,16 @@ impl<T: Clone, S: Clone> Core<T, S> {
         self.tasks.values()
     }
 
+    /// Number of known tasks.
+    pub fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
+    /// No task is known.
+    pub fn is_empty(&self) -> bool {
+        self.tasks.is_empty()
+    }
+
     /// The task id of a Job name.
     pub fn task_of_job(&self, job_name: &str) -> Option<&str> {
         self.by_job.get(job_name).map(String::as_str)

@@ -138,6 +138,8 @@ pub struct PodView {
     pub unscheduled: Option<(String, String)>,
     /// `metadata.deletionTimestamp` is set.
     pub terminating: bool,
+    /// The container whose logs are the task log: `main`, else the first container.
+    pub log_container: Option<String>,
 }
 
 /// Waiting reasons that never fix themselves: fail the task at once instead of waiting for
@@ -217,6 +219,17 @@ impl PodView {
             terminated,
             unscheduled,
             terminating: md.deletion_timestamp.is_some(),
+            log_container: pod
+                .spec
+                .as_ref()
+                .and_then(|sp| {
+                    sp.containers
+                        .iter()
+                        .find(|c| c.name == MAIN_CONTAINER)
+                        .or_else(|| sp.containers.first())
+                })
+                .map(|c| c.name.clone())
+                .or_else(|| main.map(|c| c.name.clone())),
         }
     }
 

@@ -44,6 +44,7 @@ fn pod(job: &str, phase: &str) -> PodView {
         terminated: None,
         unscheduled: None,
         terminating: false,
+        log_container: Some("main".into()),
     }
 }
 
