@@ -29,6 +29,9 @@ pub struct CoreConfig {
     pub launch_timeout: Duration,
     /// `maxTaskDuration`: from RUNNING until the runner gives up on the task.
     pub max_task_duration: Duration,
+    /// Extra time past `max_task_duration` before the runner gives up itself (Kubernetes'
+    /// `activeDeadlineSeconds` normally ends the Job first, with reason `DeadlineExceeded`).
+    pub deadline_grace: Duration,
     /// `debugJobs`: never delete Jobs.
     pub debug_jobs: bool,
 }
@@ -759,6 +762,7 @@ impl<T: Clone, S: Clone> Core<T, S> {
         let debug = self.cfg.debug_jobs;
         let launch_timeout = self.cfg.launch_timeout;
         let max = self.cfg.max_task_duration;
+        let limit = max.saturating_add(self.cfg.deadline_grace);
         for e in self.tasks.values_mut() {
             match e.phase {
                 // not `Launching`: the create is in flight (bounded by its retries) and the
@@ -793,7 +797,7 @@ impl<T: Clone, S: Clone> Core<T, S> {
                 }
                 Phase::Running => {
                     let Some(r) = e.running_since else { continue };
-                    if now.saturating_duration_since(r) < max {
+                    if now.saturating_duration_since(r) < limit {
                         continue;
                     }
                     if !debug {

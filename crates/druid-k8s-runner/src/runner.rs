@@ -71,6 +71,9 @@ pub struct RunnerOptions {
     pub temp_dir: Option<PathBuf>,
     /// Timeout of one peon HTTP request (live reports). Default 30 s.
     pub peon_timeout: Duration,
+    /// How long past `maxTaskDuration` the runner waits for Kubernetes' `activeDeadlineSeconds`
+    /// to end a Job before it ends the task itself. Default 30 s.
+    pub deadline_grace: Duration,
 }
 
 impl Default for RunnerOptions {
@@ -86,6 +89,7 @@ impl Default for RunnerOptions {
             hostname: None,
             temp_dir: None,
             peon_timeout: Duration::from_secs(30),
+            deadline_grace: Duration::from_secs(30),
         }
     }
 }
@@ -299,6 +303,7 @@ impl TaskRunner {
             capacity: effective_capacity(&config, dynamic.as_ref()),
             launch_timeout: config.k8s_job_launch_timeout,
             max_task_duration: config.max_task_duration,
+            deadline_grace: options.deadline_grace,
             debug_jobs: config.debug_jobs,
         });
         let (events, _) = broadcast::channel(4096);

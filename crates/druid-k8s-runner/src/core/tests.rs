@@ -15,6 +15,7 @@ fn cfg(capacity: u32) -> CoreConfig {
         capacity,
         launch_timeout: Duration::from_secs(60),
         max_task_duration: Duration::from_secs(3600),
+        deadline_grace: Duration::from_secs(30),
         debug_jobs: false,
     }
 }
@@ -310,6 +311,8 @@ fn job_failure_reason_reaches_the_hint_and_max_duration_is_enforced() {
     assert_eq!(failure, None);
     assert_eq!(hint, "Job [job-a] failed: DeadlineExceeded (Job was active longer than specified deadline)");
     h.advance(Duration::from_secs(3600));
+    assert!(finish(&h.ev(Event::Tick)).is_none(), "Kubernetes gets the grace period first");
+    h.advance(Duration::from_secs(30));
     let c = h.ev(Event::Tick);
     assert_eq!(deletes(&c), ["job-b"]);
     assert!(finish(&c).unwrap().0.unwrap().contains("exceeded maxTaskDuration (PT1H)"));

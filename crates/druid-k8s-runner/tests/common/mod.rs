@@ -39,11 +39,15 @@ pub struct Env {
 
 impl Env {
     pub async fn start(cfg: SimConfig) -> Env {
+        Self::start_with_template(cfg, TEMPLATE).await
+    }
+
+    pub async fn start_with_template(cfg: SimConfig, template_text: &str) -> Env {
         let dir = tempfile::tempdir().unwrap();
         let logs_dir = dir.path().join("task-logs");
         std::fs::create_dir_all(&logs_dir).unwrap();
         let template = dir.path().join("base.yaml");
-        std::fs::write(&template, TEMPLATE).unwrap();
+        std::fs::write(&template, template_text).unwrap();
         let sim = Sim::start(cfg.task_logs_dir(&logs_dir)).await.unwrap();
         Env { sim, dir, logs_dir, template }
     }
