@@ -183,9 +183,12 @@ impl Authenticator {
                         )));
                     }
                 };
-                let name = regex::Regex::new(&format!("^(?:{})$", p.resource.name)).map_err(|e| {
-                    err(format!("roles.{role}[{i}].resource.name: not a regular expression: {e}"))
-                })?;
+                let name =
+                    regex::Regex::new(&format!("^(?:{})$", p.resource.name)).map_err(|e| {
+                        err(format!(
+                            "roles.{role}[{i}].resource.name: not a regular expression: {e}"
+                        ))
+                    })?;
                 out.push(Permission {
                     resource_type,
                     name,
@@ -196,7 +199,8 @@ impl Authenticator {
         }
         let mut users = HashMap::new();
         for (name, entry) in file.users {
-            if PasswordHash::new(&entry.password).is_err() || !entry.password.starts_with("$argon2") {
+            if PasswordHash::new(&entry.password).is_err() || !entry.password.starts_with("$argon2")
+            {
                 return Err(err(format!(
                     "users.{name}.password: expected an argon2 hash (make one with `druid-k8s hash-password`); plaintext passwords are not accepted"
                 )));
@@ -308,19 +312,40 @@ mod tests {
              roles:\n  reader:\n    - {{resource: {{type: STATE, name: '.*'}}, action: READ}}\n    - {{resource: {{type: CONFIG, name: 'CONF.*'}}, action: WRITE}}\n"
         );
         let auth = check(&text).unwrap();
-        assert_eq!(auth.authenticate(Some(&basic("ann", "pw1"))).await, Ok("ann".into()));
+        assert_eq!(
+            auth.authenticate(Some(&basic("ann", "pw1"))).await,
+            Ok("ann".into())
+        );
         // cached path gives the same answer
-        assert_eq!(auth.authenticate(Some(&basic("ann", "pw1"))).await, Ok("ann".into()));
-        assert_eq!(auth.authenticate(Some(&basic("ann", "nope"))).await, Err(AuthFailure::Invalid));
-        assert_eq!(auth.authenticate(Some(&basic("zed", "pw1"))).await, Err(AuthFailure::Invalid));
+        assert_eq!(
+            auth.authenticate(Some(&basic("ann", "pw1"))).await,
+            Ok("ann".into())
+        );
+        assert_eq!(
+            auth.authenticate(Some(&basic("ann", "nope"))).await,
+            Err(AuthFailure::Invalid)
+        );
+        assert_eq!(
+            auth.authenticate(Some(&basic("zed", "pw1"))).await,
+            Err(AuthFailure::Invalid)
+        );
         assert_eq!(auth.authenticate(None).await, Err(AuthFailure::Missing));
-        assert_eq!(auth.authenticate(Some("Bearer x")).await, Err(AuthFailure::Missing));
-        assert_eq!(auth.authenticate(Some("Basic !!!")).await, Err(AuthFailure::Invalid));
+        assert_eq!(
+            auth.authenticate(Some("Bearer x")).await,
+            Err(AuthFailure::Missing)
+        );
+        assert_eq!(
+            auth.authenticate(Some("Basic !!!")).await,
+            Err(AuthFailure::Invalid)
+        );
 
         assert!(auth.authorize("ann", ResourceType::State, Action::Read));
         assert!(!auth.authorize("ann", ResourceType::State, Action::Write));
         assert!(auth.authorize("ann", ResourceType::Config, Action::Write));
-        assert!(!auth.authorize("ann", ResourceType::Config, Action::Read), "READ is separate");
+        assert!(
+            !auth.authorize("ann", ResourceType::Config, Action::Read),
+            "READ is separate"
+        );
         assert!(!auth.authorize("bob", ResourceType::State, Action::Read));
         assert!(!auth.authorize("nobody", ResourceType::State, Action::Read));
     }
@@ -328,16 +353,26 @@ mod tests {
     #[test]
     fn bad_files_name_the_entry() {
         let err = check("users:\n  ann:\n    password: hunter2\n").unwrap_err();
-        assert!(err.contains("users.ann.password") && err.contains("hash-password"), "{err}");
+        assert!(
+            err.contains("users.ann.password") && err.contains("hash-password"),
+            "{err}"
+        );
         let hash = "$argon2id$v=19$m=19456,t=2,p=1$c29tZXNhbHQ$RdescudvJCsgt3ub+b+dWRWJTmaaJObG";
-        let err = check(&format!("users:\n  ann:\n    password: '{hash}'\n    roles: [ghost]\n"))
-            .unwrap_err();
-        assert!(err.contains("users.ann.roles") && err.contains("ghost"), "{err}");
-        let err = check(
-            "roles:\n  r:\n    - {resource: {type: DATASOURCE, name: x}, action: READ}\n",
-        )
+        let err = check(&format!(
+            "users:\n  ann:\n    password: '{hash}'\n    roles: [ghost]\n"
+        ))
         .unwrap_err();
-        assert!(err.contains("roles.r[0].resource.type") && err.contains("DATASOURCE"), "{err}");
+        assert!(
+            err.contains("users.ann.roles") && err.contains("ghost"),
+            "{err}"
+        );
+        let err =
+            check("roles:\n  r:\n    - {resource: {type: DATASOURCE, name: x}, action: READ}\n")
+                .unwrap_err();
+        assert!(
+            err.contains("roles.r[0].resource.type") && err.contains("DATASOURCE"),
+            "{err}"
+        );
         let err = check("roles:\n  r:\n    - {resource: {type: STATE, name: '('}, action: READ}\n")
             .unwrap_err();
         assert!(err.contains("roles.r[0].resource.name"), "{err}");

@@ -227,7 +227,10 @@ impl IntoResponse for ApiError {
             }
             ApiError::Text { body, .. } => (
                 status,
-                [(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")],
+                [(
+                    axum::http::header::CONTENT_TYPE,
+                    "text/plain; charset=utf-8",
+                )],
                 body,
             )
                 .into_response(),

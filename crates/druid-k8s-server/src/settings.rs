@@ -109,18 +109,25 @@ pub fn postgres_url(
     if url.host_str().is_none_or(str::is_empty) {
         return Err(invalid(KEY, format!("[{connect_uri}] has no host")));
     }
-    if url.username().is_empty() {
-        if let Some(user) = user {
-            url.set_username(user)
-                .map_err(|()| invalid("druid.metadata.storage.connector.user", "cannot be used in a URL"))?;
-        }
+    if url.username().is_empty()
+        && let Some(user) = user
+    {
+        url.set_username(user).map_err(|()| {
+            invalid(
+                "druid.metadata.storage.connector.user",
+                "cannot be used in a URL",
+            )
+        })?;
     }
-    if url.password().is_none() {
-        if let Some(password) = password {
-            url.set_password(Some(password)).map_err(|()| {
-                invalid("druid.metadata.storage.connector.password", "cannot be used in a URL")
-            })?;
-        }
+    if url.password().is_none()
+        && let Some(password) = password
+    {
+        url.set_password(Some(password)).map_err(|()| {
+            invalid(
+                "druid.metadata.storage.connector.password",
+                "cannot be used in a URL",
+            )
+        })?;
     }
     Ok(url.to_string())
 }
@@ -131,7 +138,10 @@ impl ServerSettings {
         let port = match raw.get("druid.plaintextPort") {
             None => 8090,
             Some(v) => v.parse::<u16>().map_err(|_| {
-                invalid("druid.plaintextPort", format!("[{v}] is not a port number (0-65535)"))
+                invalid(
+                    "druid.plaintextPort",
+                    format!("[{v}] is not a port number (0-65535)"),
+                )
             })?,
         };
         let listen = listen.unwrap_or_else(|| SocketAddr::from(([0, 0, 0, 0], port)));
@@ -156,7 +166,9 @@ impl ServerSettings {
             other => {
                 return Err(invalid(
                     "druid.metadata.storage.type",
-                    format!("[{other}] is not supported; expected postgresql, sqlite or derby (SQLite)"),
+                    format!(
+                        "[{other}] is not supported; expected postgresql, sqlite or derby (SQLite)"
+                    ),
                 ));
             }
         };
@@ -173,7 +185,9 @@ impl ServerSettings {
                 )
             })?,
         };
-        let users_file = raw.get("druid.k8s.server.auth.usersFile").map(PathBuf::from);
+        let users_file = raw
+            .get("druid.k8s.server.auth.usersFile")
+            .map(PathBuf::from);
         let tls = match (
             raw.get("druid.k8s.server.tls.certPath"),
             raw.get("druid.k8s.server.tls.keyPath"),
@@ -244,7 +258,10 @@ mod tests {
         let s = ServerSettings::from_raw(&raw, Some("127.0.0.1:1234".parse().unwrap())).unwrap();
         assert_eq!(s.listen, "127.0.0.1:1234".parse().unwrap());
         let err = check("druid.plaintextPort=http").unwrap_err();
-        assert!(err.contains("druid.plaintextPort") && err.contains("[http]"), "{err}");
+        assert!(
+            err.contains("druid.plaintextPort") && err.contains("[http]"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -259,9 +276,15 @@ mod tests {
         let StoreSettings::Url(url) = &s.store else {
             panic!("expected a URL: {:?}", s.store)
         };
-        assert_eq!(url, "postgres://druid:s3cr%40t%2Fpw@db.example:5433/druid?sslmode=disable");
+        assert_eq!(
+            url,
+            "postgres://druid:s3cr%40t%2Fpw@db.example:5433/druid?sslmode=disable"
+        );
         let shown = format!("{:?}", s.store);
-        assert!(!shown.contains("s3cr"), "password must not be shown: {shown}");
+        assert!(
+            !shown.contains("s3cr"),
+            "password must not be shown: {shown}"
+        );
         let err = check("druid.metadata.storage.type=postgresql").unwrap_err();
         assert!(err.contains("connectURI"), "{err}");
         let err = check(
@@ -271,7 +294,10 @@ mod tests {
         .unwrap_err();
         assert!(err.contains("not a PostgreSQL URI"), "{err}");
         let err = check("druid.metadata.storage.type=mysql").unwrap_err();
-        assert!(err.contains("druid.metadata.storage.type") && err.contains("mysql"), "{err}");
+        assert!(
+            err.contains("druid.metadata.storage.type") && err.contains("mysql"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -280,7 +306,10 @@ mod tests {
             postgres_url("postgres://u:p@h/db", Some("x"), Some("y")).unwrap(),
             "postgres://u:p@h/db"
         );
-        assert_eq!(postgres_url("jdbc:postgresql://h/db", None, None).unwrap(), "postgres://h/db");
+        assert_eq!(
+            postgres_url("jdbc:postgresql://h/db", None, None).unwrap(),
+            "postgres://h/db"
+        );
         assert!(postgres_url("jdbc:postgresql:db", None, None).is_err());
     }
 

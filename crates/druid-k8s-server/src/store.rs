@@ -363,7 +363,11 @@ impl Store {
     /// Updates a task's status. A final status is never overwritten by another update (the first
     /// final status wins), so a late or repeated notification cannot flip a finished task.
     /// Returns whether the row changed.
-    pub async fn update_status(&self, id: &str, update: &StatusUpdate) -> Result<bool, ServerError> {
+    pub async fn update_status(
+        &self,
+        id: &str,
+        update: &StatusUpdate,
+    ) -> Result<bool, ServerError> {
         let sql = format!(
             "UPDATE {} SET status_code = $1, duration = $2, error_msg = $3, location = $4,
                 updated_ms = $5
@@ -467,12 +471,12 @@ impl Store {
     ) -> Result<Result<SetOutcome, E>, ServerError> {
         for _attempt in 0..20 {
             let current = self.get_config(key).await?;
-            if let Some(header) = if_match {
-                if !if_match_admits(header, current.as_deref().map(str::as_bytes)) {
-                    return Ok(Ok(SetOutcome::PreconditionFailed {
-                        current: current.as_deref().map(|c| etag_of(c.as_bytes())),
-                    }));
-                }
+            if let Some(header) = if_match
+                && !if_match_admits(header, current.as_deref().map(str::as_bytes))
+            {
+                return Ok(Ok(SetOutcome::PreconditionFailed {
+                    current: current.as_deref().map(|c| etag_of(c.as_bytes())),
+                }));
             }
             let new_payload = match compute(current.as_deref()) {
                 Ok(p) => p,
@@ -652,7 +656,9 @@ mod tests {
         Fut: std::future::Future<Output = ()>,
     {
         let dir = tempfile::tempdir().expect("tempdir");
-        let sqlite = Store::open_sqlite_dir(dir.path(), "t").await.expect("sqlite");
+        let sqlite = Store::open_sqlite_dir(dir.path(), "t")
+            .await
+            .expect("sqlite");
         assert_eq!(sqlite.kind(), StoreKind::Sqlite);
         f(sqlite).await;
         if let Ok(url) = std::env::var("DRUID_K8S_TEST_POSTGRES_URL") {
@@ -682,9 +688,24 @@ mod tests {
     #[tokio::test]
     async fn tasks_insert_get_update_list() {
         each_store(|store| async move {
-            assert!(store.insert_task(&record("a", "wiki", "index", 1000)).await.unwrap());
-            assert!(store.insert_task(&record("b", "wiki", "noop", 2000)).await.unwrap());
-            assert!(store.insert_task(&record("c", "other", "index", 3000)).await.unwrap());
+            assert!(
+                store
+                    .insert_task(&record("a", "wiki", "index", 1000))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                store
+                    .insert_task(&record("b", "wiki", "noop", 2000))
+                    .await
+                    .unwrap()
+            );
+            assert!(
+                store
+                    .insert_task(&record("c", "other", "index", 3000))
+                    .await
+                    .unwrap()
+            );
             // duplicate id: rejected, original kept
             let mut dup = record("a", "x", "y", 9);
             dup.payload = "changed".into();
@@ -776,7 +797,12 @@ mod tests {
                 .unwrap()
                 .unwrap();
             let etag1 = etag_of(br#"{"capacity":1}"#);
-            assert_eq!(out, SetOutcome::Ok { etag: etag1.clone() });
+            assert_eq!(
+                out,
+                SetOutcome::Ok {
+                    etag: etag1.clone()
+                }
+            );
             assert_eq!(
                 store.get_config(key).await.unwrap().as_deref(),
                 Some(r#"{"capacity":1}"#)
@@ -833,7 +859,10 @@ mod tests {
             assert_eq!(one, last[..1].to_vec());
             let all = store.audit_in_interval(key, 0, i64::MAX).await.unwrap();
             assert_eq!(all.len(), 2);
-            assert_eq!(all[0].payload, r#"{"capacity":1}"#, "interval form is oldest first");
+            assert_eq!(
+                all[0].payload, r#"{"capacity":1}"#,
+                "interval form is oldest first"
+            );
             let none = store.audit_in_interval(key, 0, 1000).await.unwrap();
             assert!(none.is_empty());
             let json = serde_json::to_value(&all[1]).unwrap();
@@ -880,7 +909,10 @@ mod tests {
         assert!(tag.starts_with('"') && tag.ends_with('"'));
         assert_eq!(tag.len(), 2 + 22, "16 bytes base64url without padding");
         assert!(if_match_admits(&tag, Some(b"current-k8s-execution-config")));
-        assert!(if_match_admits(&format!("W/{tag}"), Some(b"current-k8s-execution-config")));
+        assert!(if_match_admits(
+            &format!("W/{tag}"),
+            Some(b"current-k8s-execution-config")
+        ));
         assert!(!if_match_admits(&tag, Some(b"other")));
         assert!(!if_match_admits(&tag, None));
         assert!(if_match_admits("*", Some(b"x")));
@@ -895,9 +927,17 @@ mod tests {
 
     #[tokio::test]
     async fn bad_table_base_and_url_are_rejected() {
-        let err = Store::connect("sqlite::memory:", "x; drop").await.unwrap_err();
-        assert!(err.to_string().contains("druid.metadata.storage.tables.base"), "{err}");
-        let err = Store::connect("mysql://h/db", "druid_k8s").await.unwrap_err();
+        let err = Store::connect("sqlite::memory:", "x; drop")
+            .await
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("druid.metadata.storage.tables.base"),
+            "{err}"
+        );
+        let err = Store::connect("mysql://h/db", "druid_k8s")
+            .await
+            .unwrap_err();
         assert!(err.to_string().contains("connectURI"), "{err}");
     }
 }
