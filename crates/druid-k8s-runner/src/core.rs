@@ -442,13 +442,18 @@ impl<T: Clone, S: Clone> Core<T, S> {
         }
     }
 
+    /// Changes the phase; listeners hear of lifecycle changes only (Launching → Starting are
+    /// both PENDING).
     fn set_phase(e: &mut Entry<T, S>, phase: Phase, out: &mut Vec<Command<S>>) {
         if e.phase != phase {
+            let changed = e.phase.lifecycle() != phase.lifecycle();
             e.phase = phase;
-            out.push(Command::StateChanged {
-                id: e.id.clone(),
-                phase,
-            });
+            if changed {
+                out.push(Command::StateChanged {
+                    id: e.id.clone(),
+                    phase,
+                });
+            }
         }
     }
 

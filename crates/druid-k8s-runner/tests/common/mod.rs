@@ -129,20 +129,36 @@ impl JobCounter {
         let api: kube::Api<Job> = kube::Api::namespaced(client, "druid");
         tokio::spawn(async move {
             let mut s = watcher::watcher(api, watcher::Config::default()).boxed();
+            // a relist replaces the set: Jobs deleted while the watch was down disappear
+            let mut relist: Option<HashSet<String>> = None;
             while let Some(ev) = s.next().await {
                 let Ok(ev) = ev else { continue };
                 let mut g = me.inner.lock().unwrap();
                 match ev {
-                    watcher::Event::Apply(j) | watcher::Event::InitApply(j) => {
+                    watcher::Event::Init => relist = Some(HashSet::new()),
+                    watcher::Event::InitApply(j) => {
                         let n = j.metadata.name.clone().unwrap_or_default();
-                        if g.0.insert(n.clone()) {
+                        if let Some(r) = relist.as_mut() {
+                            r.insert(n.clone());
+                        }
+                        if !g.2.contains(&n) {
+                            g.2.push(n);
+                        }
+                    }
+                    watcher::Event::InitDone => {
+                        if let Some(r) = relist.take() {
+                            g.0 = r;
+                        }
+                    }
+                    watcher::Event::Apply(j) => {
+                        let n = j.metadata.name.clone().unwrap_or_default();
+                        if g.0.insert(n.clone()) && !g.2.contains(&n) {
                             g.2.push(n);
                         }
                     }
                     watcher::Event::Delete(j) => {
                         g.0.remove(&j.metadata.name.clone().unwrap_or_default());
                     }
-                    _ => {}
                 }
                 g.1 = g.1.max(g.0.len());
             }
