@@ -190,3 +190,22 @@ mod tests {
         assert!(msg.contains("<in-memory template empty>"), "{msg}");
     }
 }
+
+#[cfg(test)]
+mod docs_example_tests {
+    use super::*;
+
+    /// The docs' "Example 2" template writes env values as bare numbers and booleans, which
+    /// Druid (Jackson) coerces to strings; they must parse here too.
+    #[test]
+    fn unquoted_scalars_in_string_fields_are_accepted() {
+        let yaml = "apiVersion: v1\nkind: PodTemplate\ntemplate:\n  spec:\n    containers:\n    - name: main\n      image: apache/druid:33.0.0\n      env:\n        - name: druid_port\n          value: 8100\n        - name: druid_indexer_task_encapsulatedTask\n          value: true\n      restartPolicy: \"Never\"\n      securityContext:\n        fsGroup: 1000\n";
+        let t = parse_pod_template(yaml, "example-2").unwrap();
+        let env = t.template.unwrap().spec.unwrap().containers[0]
+            .env
+            .clone()
+            .unwrap();
+        assert_eq!(env[0].value.as_deref(), Some("8100"));
+        assert_eq!(env[1].value.as_deref(), Some("true"));
+    }
+}

@@ -1,0 +1,220 @@
+//! `druid-k8s render`: print the Job that a task would get, without a cluster.
+//!
+//! Reads `runtime.properties` (the same keys as the overlord), the task JSON, and the overlord's
+//! pod YAML (overlord adapters) or the configured pod-template files (custom template adapter),
+//! and prints the Job as YAML or JSON. `--explain` adds which adapter, template and selector were
+//! used. Bad input exits with status 1 and a message naming the file and field.
+
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, bail};
+use druid_k8s_adapters::{
+    AdapterError, PayloadPlacement, RenderRequest, RenderedJob, TemplateSource, parse_pod_template,
+    validate_all,
+};
+use druid_k8s_model::config::{AdapterType, RawConfig, RunnerConfig};
+use druid_k8s_model::{DynamicConfig, Task};
+use k8s_openapi::api::core::v1::{Pod, PodTemplate};
+
+/// Output format of `render`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    /// YAML (the default; `--explain` lines become `#` comments).
+    Yaml,
+    /// JSON (`--explain` lines go to stderr).
+    Json,
+}
+
+/// Arguments of `druid-k8s render`.
+#[derive(Debug, clap::Args)]
+pub struct RenderArgs {
+    /// The overlord's runtime.properties (`druid.indexer.runner.*`, `druid.indexer.task.*`).
+    #[arg(long, value_name = "FILE")]
+    pub config: PathBuf,
+    /// The task JSON (as submitted to Druid).
+    #[arg(long, value_name = "FILE")]
+    pub task: PathBuf,
+    /// The overlord's pod as YAML (`kubectl get pod <overlord> -o yaml`); needed by the
+    /// overlordSingleContainer and overlordMultiContainer adapters.
+    #[arg(long, value_name = "FILE")]
+    pub overlord_pod: Option<PathBuf>,
+    /// The dynamic execution config JSON (as in POST /druid/indexer/v1/k8s/taskrunner/executionconfig).
+    #[arg(long, value_name = "FILE")]
+    pub execution_config: Option<PathBuf>,
+    /// Also tell which adapter, template and selector were used, and where the payload goes.
+    #[arg(long)]
+    pub explain: bool,
+    /// Output format.
+    #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
+    pub output: Format,
+}
+
+/// Pod templates read from the files named by `druid.indexer.runner.k8s.podTemplate.<key>`,
+/// re-read on every `load` (Druid's lazy loading).
+struct FileTemplates<'a> {
+    config: &'a RunnerConfig,
+}
+
+impl TemplateSource for FileTemplates<'_> {
+    fn keys(&self) -> Vec<String> {
+        self.config.pod_templates.keys().cloned().collect()
+    }
+
+    fn contains(&self, key: &str) -> bool {
+        self.config.pod_templates.contains_key(key)
+    }
+
+    fn location(&self, key: &str) -> String {
+        self.config.pod_templates.get(key).map_or_else(
+            || format!("<no file for {key}>"),
+            |p| p.display().to_string(),
+        )
+    }
+
+    fn load(&self, key: &str) -> Result<PodTemplate, AdapterError> {
+        let path =
+            self.config
+                .pod_templates
+                .get(key)
+                .ok_or_else(|| AdapterError::TemplateNotFound {
+                    key: key.to_owned(),
+                })?;
+        let origin = path.display().to_string();
+        let yaml = std::fs::read_to_string(path).map_err(|source| AdapterError::TemplateIo {
+            origin: origin.clone(),
+            source,
+        })?;
+        parse_pod_template(&yaml, &origin)
+    }
+}
+
+fn read(path: &Path, what: &str) -> anyhow::Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("cannot read {what} {}", path.display()))
+}
+
+/// Runs `druid-k8s render`, writing the Job to stdout.
+pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
+    let properties = read(&args.config, "--config")?;
+    let raw = RawConfig::from_properties(&properties)
+        .with_context(|| format!("--config {}", args.config.display()))?;
+    let config = RunnerConfig::from_raw(&raw)
+        .map_err(|e| anyhow::anyhow!("{e}"))
+        .with_context(|| {
+            format!(
+                "invalid configuration in --config {}",
+                args.config.display()
+            )
+        })?;
+
+    let task_text = read(&args.task, "--task")?;
+    let task = Task::from_json(&task_text)
+        .with_context(|| format!("invalid task in --task {}", args.task.display()))?;
+
+    let pod: Option<Pod> = match &args.overlord_pod {
+        None => None,
+        Some(path) => {
+            let yaml = read(path, "--overlord-pod")?;
+            let pod = serde_saphyr::from_str::<Pod>(&yaml).map_err(|e| {
+                anyhow::anyhow!("invalid --overlord-pod {}: not a Pod: {e}", path.display())
+            })?;
+            Some(pod)
+        }
+    };
+
+    let dynamic = match &args.execution_config {
+        None => None,
+        Some(path) => {
+            let text = read(path, "--execution-config")?;
+            Some(
+                DynamicConfig::from_json(&text)
+                    .with_context(|| format!("invalid --execution-config {}", path.display()))?,
+            )
+        }
+    };
+    let strategy = DynamicConfig::effective_strategy(dynamic.as_ref());
+
+    let templates = FileTemplates { config: &config };
+    let mut request = RenderRequest::new(&config, &task).with_strategy(&strategy);
+    match config.adapter_type {
+        AdapterType::CustomTemplate => {
+            validate_all(&templates)?;
+            request = request.with_templates(&templates);
+        }
+        AdapterType::OverlordSingleContainer | AdapterType::OverlordMultiContainer => {
+            let Some(pod) = pod.as_ref() else {
+                bail!(
+                    "the {} adapter builds Jobs from the overlord's pod: pass it with --overlord-pod (kubectl get pod <overlord> -o yaml)",
+                    config.adapter_type
+                );
+            };
+            request = request.with_overlord_pod(pod);
+        }
+    }
+    let rendered = druid_k8s_adapters::render(&request)?;
+
+    let body = match args.output {
+        Format::Yaml => {
+            serde_saphyr::to_string(&rendered.job).context("cannot print the Job as YAML")?
+        }
+        Format::Json => {
+            let mut s = serde_json::to_string_pretty(&rendered.job)?;
+            s.push('\n');
+            s
+        }
+    };
+    let notes = explanation(&rendered, args.explain);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.output {
+        Format::Yaml => {
+            for line in &notes {
+                writeln!(out, "# {line}")?;
+            }
+        }
+        Format::Json => {
+            for line in &notes {
+                eprintln!("{line}");
+            }
+        }
+    }
+    out.write_all(body.as_bytes())?;
+    if !args.explain
+        && let PayloadPlacement::Storage { .. } = rendered.payload
+    {
+        eprintln!("{}", storage_note(&rendered));
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn storage_note(rendered: &RenderedJob) -> String {
+    match &rendered.payload {
+        PayloadPlacement::Storage {
+            task_json,
+            encoded_chars,
+        } => format!(
+            "payload: task-log storage: the encoded task is {encoded_chars} characters (> {}), so the Job carries no payload; the runner uploads task.json ({} bytes) before creating the Job",
+            druid_k8s_adapters::payload::MAX_INLINE_PAYLOAD_CHARS,
+            task_json.len()
+        ),
+        PayloadPlacement::Inline { encoded_chars } => format!(
+            "payload: inline ({encoded_chars} encoded characters, limit {})",
+            druid_k8s_adapters::payload::MAX_INLINE_PAYLOAD_CHARS
+        ),
+    }
+}
+
+/// The `--explain` lines (or none).
+fn explanation(rendered: &RenderedJob, explain: bool) -> Vec<String> {
+    if !explain {
+        return Vec::new();
+    }
+    let mut lines = vec![format!("adapter: {}", rendered.adapter)];
+    if let Some(selection) = &rendered.selection {
+        lines.push(format!("template: {}", selection.key));
+        lines.push(format!("selection: {selection}"));
+    }
+    lines.push(storage_note(rendered));
+    lines
+}
