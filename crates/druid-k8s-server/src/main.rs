@@ -1,6 +1,7 @@
 //! The `druid-k8s` command-line tool. Each subcommand's logic lives in its own module; this
 //! file only parses the command line, sets up logging and maps results to exit codes.
 
+mod render;
 mod validate;
 
 use std::process::ExitCode;
@@ -21,6 +22,9 @@ enum Command {
     /// Check a runtime.properties file (plus `druid_*` environment variables) and print the
     /// effective configuration, or every problem found.
     Validate(validate::ValidateArgs),
+    /// Print the Kubernetes Job a task would get (no cluster needed); `--explain` tells which
+    /// adapter, pod template and selector were used and where the payload goes.
+    Render(render::RenderArgs),
 }
 
 fn main() -> ExitCode {
@@ -33,6 +37,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
+        Command::Render(args) => render::run(&args),
     };
     match result {
         Ok(code) => code,
