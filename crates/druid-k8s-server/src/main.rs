@@ -2,6 +2,7 @@
 //! file only parses the command line, sets up logging and maps results to exit codes.
 
 mod render;
+mod sim;
 mod validate;
 
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ enum Command {
     /// Print the Kubernetes Job a task would get (no cluster needed); `--explain` tells which
     /// adapter, pod template and selector were used and where the payload goes.
     Render(render::RenderArgs),
+    /// Run the Kubernetes API simulator (Job controller, scheduler, simulated peons) on
+    /// 127.0.0.1; prints its URL and writes a kubeconfig.
+    Sim(sim::SimArgs),
 }
 
 fn main() -> ExitCode {
@@ -38,6 +42,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Sim(args) => sim::run(&args),
     };
     match result {
         Ok(code) => code,

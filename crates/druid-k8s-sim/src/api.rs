@@ -47,6 +47,8 @@ enum Route {
     ApiGroup(String),
     Discovery(String, String),
     Stats,
+    OpenApiV3Index,
+    OpenApiV3(String, String),
     Res(ResRoute),
     NotFound,
 }
@@ -58,6 +60,9 @@ fn parse_route(path: &str) -> Route {
         ["version"] => Route::Version,
         ["healthz" | "livez" | "readyz", ..] => Route::Health,
         ["sim", "stats"] => Route::Stats,
+        ["openapi", "v3"] => Route::OpenApiV3Index,
+        ["openapi", "v3", "api", v] => Route::OpenApiV3(String::new(), (*v).to_owned()),
+        ["openapi", "v3", "apis", g, v] => Route::OpenApiV3((*g).to_owned(), (*v).to_owned()),
         ["api"] => Route::Api,
         ["api", "v1"] => Route::Discovery(String::new(), "v1".into()),
         ["apis"] => Route::Apis,
@@ -240,6 +245,11 @@ async fn handle(State(core): State<Arc<Core>>, req: Request) -> Response {
                 &serde_json::to_value(&s).unwrap_or_default(),
             )
         }
+        Route::OpenApiV3Index => json_response(StatusCode::OK, &kinds::openapi_v3_index()),
+        Route::OpenApiV3(g, v) => match kinds::openapi_v3_doc(&g, &v) {
+            Some(d) => json_response(StatusCode::OK, &d),
+            None => error_response(&core, &ApiError::not_found_path()),
+        },
         Route::NotFound => error_response(&core, &ApiError::not_found_path()),
         Route::Res(r) => {
             let verb = match (&parts.method, &r.name, r.sub.as_deref()) {

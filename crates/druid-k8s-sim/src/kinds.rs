@@ -396,6 +396,81 @@ pub(crate) fn resource_list_doc(group: &str, version: &str) -> Option<Value> {
     }))
 }
 
+/// `/openapi/v3`: the index of per-group-version documents.
+pub(crate) fn openapi_v3_index() -> Value {
+    let mut paths = serde_json::Map::new();
+    for (g, v) in group_versions() {
+        let p = if g.is_empty() {
+            format!("api/{v}")
+        } else {
+            format!("apis/{g}/{v}")
+        };
+        paths.insert(
+            p.clone(),
+            json!({"serverRelativeURL": format!("/openapi/v3/{p}?hash=druid-k8s-sim")}),
+        );
+    }
+    json!({"paths": paths})
+}
+
+/// `/openapi/v3/api/v1` or `/openapi/v3/apis/{g}/{v}`: a minimal document that declares the
+/// operations and their `fieldValidation`/`dryRun` parameters (kubectl checks it before relying
+/// on server-side field validation). Schemas are not described.
+pub(crate) fn openapi_v3_doc(group: &str, version: &str) -> Option<Value> {
+    let kinds: Vec<&Kind> = KINDS
+        .iter()
+        .filter(|k| k.group == group && k.version == version)
+        .collect();
+    if kinds.is_empty() {
+        return None;
+    }
+    let prefix = if group.is_empty() {
+        format!("/api/{version}")
+    } else {
+        format!("/apis/{group}/{version}")
+    };
+    let params = json!([
+        {"name": "dryRun", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "fieldManager", "in": "query", "schema": {"type": "string", "uniqueItems": true}},
+        {"name": "fieldValidation", "in": "query", "schema": {"type": "string", "uniqueItems": true}}
+    ]);
+    let mut paths = serde_json::Map::new();
+    for k in kinds {
+        let gvk = json!({"group": k.group, "version": k.version, "kind": k.kind});
+        let op = |action: &str| {
+            json!({
+                "operationId": format!("{action}{}", k.kind),
+                "parameters": params,
+                "responses": {"200": {"description": "OK"}},
+                "x-kubernetes-action": action,
+                "x-kubernetes-group-version-kind": gvk,
+            })
+        };
+        let (collection, item) = if k.namespaced {
+            (
+                format!("{prefix}/namespaces/{{namespace}}/{}", k.plural),
+                format!("{prefix}/namespaces/{{namespace}}/{}/{{name}}", k.plural),
+            )
+        } else {
+            (
+                format!("{prefix}/{}", k.plural),
+                format!("{prefix}/{}/{{name}}", k.plural),
+            )
+        };
+        paths.insert(collection, json!({"post": op("post")}));
+        paths.insert(
+            item,
+            json!({"put": op("put"), "patch": op("patch"), "delete": op("delete")}),
+        );
+    }
+    Some(json!({
+        "openapi": "3.0.0",
+        "info": {"title": "Kubernetes (druid-k8s-sim)", "version": "v1.33.0"},
+        "paths": paths,
+        "components": {"schemas": {}}
+    }))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
