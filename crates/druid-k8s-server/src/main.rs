@@ -2,7 +2,6 @@
 //! file only parses the command line, sets up logging and maps results to exit codes.
 
 mod render;
-mod sim;
 mod validate;
 
 use std::process::ExitCode;
@@ -26,9 +25,15 @@ enum Command {
     /// Print the Kubernetes Job a task would get (no cluster needed); `--explain` tells which
     /// adapter, pod template and selector were used and where the payload goes.
     Render(render::RenderArgs),
-    /// Run the Kubernetes API simulator (Job controller, scheduler, simulated peons) on
-    /// 127.0.0.1; prints its URL and writes a kubeconfig.
-    Sim(sim::SimArgs),
+    /// Serve Druid's overlord task API and the runner's dynamic config over HTTP, running tasks
+    /// as Kubernetes Jobs (kubeconfig or in-cluster access); stops on SIGTERM/Ctrl-C, leaving
+    /// Jobs running.
+    Serve(druid_k8s_server::serve::ServeArgs),
+    /// Everything on one machine: the simulator, the server, sample tasks with live progress;
+    /// then keeps serving for the README's curl examples (`--exit-when-done` to stop).
+    Demo(druid_k8s_server::demo::DemoArgs),
+    /// Print an argon2 hash of a password for the users file (`druid.k8s.server.auth.usersFile`).
+    HashPassword(druid_k8s_server::serve::HashPasswordArgs),
 }
 
 fn main() -> ExitCode {
@@ -42,7 +47,11 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args),
-        Command::Sim(args) => sim::run(&args),
+        Command::Serve(args) => druid_k8s_server::serve::run(&args).map_err(Into::into),
+        Command::Demo(args) => druid_k8s_server::demo::run(&args).map_err(Into::into),
+        Command::HashPassword(args) => {
+            druid_k8s_server::serve::hash_password(&args).map_err(Into::into)
+        }
     };
     match result {
         Ok(code) => code,

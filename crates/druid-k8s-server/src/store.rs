@@ -387,6 +387,22 @@ impl Store {
         Ok(done.rows_affected() == 1)
     }
 
+    /// Records the location of an active task.
+    pub async fn update_location(&self, id: &str, location: &str) -> Result<bool, ServerError> {
+        let sql = format!(
+            "UPDATE {} SET location = $1, updated_ms = $2 WHERE id = $3 AND status_code = 'RUNNING'",
+            self.tasks
+        );
+        let done = sqlx::query(&sql)
+            .bind(location.to_owned())
+            .bind(now_ms())
+            .bind(id.to_owned())
+            .execute(&self.pool)
+            .await
+            .map_err(|e| store_err("updating a task location", e))?;
+        Ok(done.rows_affected() == 1)
+    }
+
     /// Tasks matching `filter`, newest first.
     pub async fn list_tasks(&self, filter: &TaskFilter) -> Result<Vec<TaskRecord>, ServerError> {
         let mut sql = format!("SELECT {TASK_COLUMNS} FROM {} WHERE 1 = 1", self.tasks);
