@@ -2,6 +2,7 @@
 //! file only parses the command line, sets up logging and maps results to exit codes.
 
 mod render;
+mod sim;
 mod validate;
 
 use std::process::ExitCode;
@@ -25,6 +26,9 @@ enum Command {
     /// Print the Kubernetes Job a task would get (no cluster needed); `--explain` tells which
     /// adapter, pod template and selector were used and where the payload goes.
     Render(render::RenderArgs),
+    /// Run the Kubernetes API simulator (Job controller, scheduler, simulated peons) on
+    /// 127.0.0.1; prints its URL and writes a kubeconfig.
+    Sim(sim::SimArgs),
     /// Serve Druid's overlord task API and the runner's dynamic config over HTTP, running tasks
     /// as Kubernetes Jobs (kubeconfig or in-cluster access); stops on SIGTERM/Ctrl-C, leaving
     /// Jobs running.
@@ -47,6 +51,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Validate(args) => validate::run(&args),
         Command::Render(args) => render::run(&args),
+        Command::Sim(args) => sim::run(&args),
         Command::Serve(args) => druid_k8s_server::serve::run(&args).map_err(Into::into),
         Command::Demo(args) => druid_k8s_server::demo::run(&args).map_err(Into::into),
         Command::HashPassword(args) => {
