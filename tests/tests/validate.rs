@@ -257,3 +257,37 @@ fn unreadable_file_is_an_error() {
         stderr(&out)
     );
 }
+
+#[test]
+fn check_templates_loads_every_template_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let good = dir.path().join("base.yaml");
+    std::fs::write(
+        &good,
+        "apiVersion: v1\nkind: PodTemplate\ntemplate:\n  spec:\n    restartPolicy: Never\n    containers:\n    - name: main\n      image: apache/druid:33.0.0\n",
+    )
+    .unwrap();
+    let bad = dir.path().join("bad.yaml");
+    std::fs::write(&bad, "template: [unclosed\n").unwrap();
+    let props = format!(
+        "{BASE}druid.indexer.runner.k8s.adapter.type=customTemplateAdapter\n\
+         druid.indexer.runner.k8s.podTemplate.base={}\n\
+         druid.indexer.runner.k8s.podTemplate.bad={}\n",
+        good.display(),
+        bad.display()
+    );
+    let file = dir.path().join("runtime.properties");
+    std::fs::write(&file, props).unwrap();
+    // without the flag only the properties are checked
+    assert!(validate(&file, &[], &[]).status.success());
+    let out = validate(&file, &[], &["--check-templates"]);
+    let errs = errors(&out);
+    assert_eq!(errs.len(), 1, "{}", stderr(&out));
+    assert!(
+        errs[0].starts_with(
+            "error: druid.indexer.runner.k8s.podTemplate.bad: Failed to load pod template file"
+        ),
+        "{}",
+        stderr(&out)
+    );
+}

@@ -3,15 +3,18 @@
 //! them, and prints the effective configuration as sorted `key=value` lines with secrets masked
 //! (defaults included) — or every problem found, one per line, naming the key, with exit code 1.
 //! Warnings (settings that are ignored or risky) go to stderr and do not fail the check.
+//! With `--check-templates`, the pod template files of the `customTemplateAdapter` are read and
+//! parsed too, as Druid does at overlord startup.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::Context;
 use clap::Args;
+use druid_k8s_model::config::POD_TEMPLATE_PREFIX;
 use druid_k8s_model::dynamic::DYNAMIC_CONFIG_KEY;
 use druid_k8s_model::{
-    DynamicConfig, ModelError, PodTemplateSelectStrategy, RawConfig, RunnerConfig,
+    AdapterType, DynamicConfig, ModelError, PodTemplateSelectStrategy, RawConfig, RunnerConfig,
 };
 
 /// Arguments of `druid-k8s validate`.
@@ -26,7 +29,14 @@ pub struct ValidateArgs {
     /// Also check a dynamic config JSON document (the `k8s.taskrunner.config` body).
     #[arg(long, value_name = "FILE")]
     pub dynamic_config: Option<PathBuf>,
+    /// Also read and parse every pod template file (customTemplateAdapter), as Druid does at
+    /// startup. Relative paths are relative to the current directory.
+    #[arg(long)]
+    pub check_templates: bool,
 }
+
+/// Reads a template file (the file system in the binary, a map in tests).
+pub type ReadTemplate<'a> = &'a dyn Fn(&Path) -> std::io::Result<String>;
 
 /// What the check found: lines for stdout and stderr, and whether it passed.
 #[derive(Debug, Default, PartialEq, Eq)]
@@ -39,11 +49,13 @@ pub struct Report {
     pub ok: bool,
 }
 
-/// Checks a properties text, an environment and an optional dynamic config text.
+/// Checks a properties text, an environment and an optional dynamic config text; with
+/// `read_template`, also loads and parses every pod template of the customTemplateAdapter.
 pub fn check<I, K, V>(
     properties: &str,
     env: I,
     dynamic_config: Option<&str>,
+    read_template: Option<ReadTemplate<'_>>,
 ) -> Result<Report, ModelError>
 where
     I: IntoIterator<Item = (K, V)>,
@@ -85,6 +97,11 @@ where
             None
         }
     };
+    if let (Some(config), Some(read)) = (&config, read_template) {
+        let problems = template_problems(config, read);
+        report.ok &= problems.is_empty();
+        report.stderr.extend(problems);
+    }
     if let Some(config) = &config {
         report
             .stderr
@@ -120,6 +137,33 @@ where
     Ok(report)
 }
 
+/// Loads every pod template the customTemplateAdapter would load; one `error:` line per
+/// unreadable or unparsable file, in Druid's words.
+fn template_problems(config: &RunnerConfig, read: ReadTemplate<'_>) -> Vec<String> {
+    if config.adapter_type != AdapterType::CustomTemplate {
+        return Vec::new();
+    }
+    let mut problems = Vec::new();
+    for (prop, path) in config.properties.iter() {
+        if !prop.starts_with(POD_TEMPLATE_PREFIX) || path.is_empty() {
+            continue;
+        }
+        let result = read(Path::new(path))
+            .map_err(|e| e.to_string())
+            .and_then(|yaml| {
+                druid_k8s_adapters::parse_pod_template(&yaml, path)
+                    .map(|_| ())
+                    .map_err(|e| e.to_string())
+            });
+        if let Err(cause) = result {
+            problems.push(format!(
+                "error: {prop}: Failed to load pod template file for [{prop}] at [{path}]: {cause}"
+            ));
+        }
+    }
+    problems
+}
+
 /// Runs the subcommand against the real file system and process environment.
 pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
     let text = std::fs::read_to_string(&args.config)
@@ -145,8 +189,14 @@ pub fn run(args: &ValidateArgs) -> anyhow::Result<ExitCode> {
             })
             .collect()
     };
-    let report = check(&text, env, dynamic.as_deref())
-        .with_context(|| format!("cannot read {}", args.config.display()))?;
+    let read: ReadTemplate<'_> = &|p: &Path| std::fs::read_to_string(p);
+    let report = check(
+        &text,
+        env,
+        dynamic.as_deref(),
+        args.check_templates.then_some(read),
+    )
+    .with_context(|| format!("cannot read {}", args.config.display()))?;
     for line in &report.stdout {
         println!("{line}");
     }
@@ -172,6 +222,7 @@ mod tests {
         let r = check(
             &format!("{BASE}druid.s3.secretKey=abc\n"),
             [("druid_indexer_runner_capacity", "3"), ("OTHER", "x")],
+            None,
             None,
         )
         .unwrap();
@@ -199,6 +250,7 @@ mod tests {
             ),
             NO_ENV,
             None,
+            None,
         )
         .unwrap();
         assert!(!r.ok);
@@ -217,6 +269,7 @@ mod tests {
             &props,
             NO_ENV,
             Some(r#"{"podTemplateSelectStrategy":{"type":"selectorBased","selectors":[{"selectionKey":"big"}]}}"#),
+            None,
         )
         .unwrap();
         assert!(r.ok);
@@ -227,11 +280,38 @@ mod tests {
                 .unwrap()
                 .starts_with("k8s.taskrunner.config={\"type\":\"default\"")
         );
-        let r = check(&props, NO_ENV, Some(r#"{"capacity":-1}"#)).unwrap();
+        let r = check(&props, NO_ENV, Some(r#"{"capacity":-1}"#), None).unwrap();
         assert!(!r.ok);
         assert!(
             r.stderr[0].starts_with("error: k8s.taskrunner.config: `capacity`"),
             "{r:?}"
         );
+    }
+
+    #[test]
+    fn templates_are_loaded_on_request() {
+        let props = format!(
+            "{BASE}druid.indexer.runner.k8s.adapter.type=customTemplateAdapter\n\
+             druid.indexer.runner.k8s.podTemplate.base=/t/base.yaml\n\
+             druid.indexer.runner.k8s.podTemplate.bad=/t/bad.yaml\n\
+             druid.indexer.runner.k8s.podTemplate.gone=/t/gone.yaml\n"
+        );
+        let read: ReadTemplate<'_> = &|p: &Path| {
+            match p.to_str() {
+            Some("/t/base.yaml") => Ok("apiVersion: v1\nkind: PodTemplate\ntemplate:\n  spec:\n    containers:\n    - name: main\n      image: apache/druid:33.0.0\n".to_owned()),
+            Some("/t/bad.yaml") => Ok("template: [unclosed".to_owned()),
+            _ => Err(std::io::Error::new(std::io::ErrorKind::NotFound, "No such file or directory")),
+        }
+        };
+        let r = check(&props, NO_ENV, None, Some(read)).unwrap();
+        assert!(!r.ok);
+        assert_eq!(r.stderr.len(), 2, "{r:?}");
+        assert!(r.stderr[0].starts_with("error: druid.indexer.runner.k8s.podTemplate.bad: Failed to load pod template file for [druid.indexer.runner.k8s.podTemplate.bad] at [/t/bad.yaml]"), "{r:?}");
+        assert!(
+            r.stderr[1].contains("[/t/gone.yaml]: No such file"),
+            "{r:?}"
+        );
+        // without the flag, files are not read
+        assert!(check(&props, NO_ENV, None, None).unwrap().ok);
     }
 }
