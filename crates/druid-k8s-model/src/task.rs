@@ -12,7 +12,7 @@
 //! |---|---|---|---|---|
 //! | `index_kafka`, `index_kinesis`, `index_rabbit`, `index_rocketmq` (streaming) | 75 | – | yes | `ALL` |
 //! | `index_realtime`, `index_realtime_appenderator` (legacy realtime) | 75 | `realtime` | yes | `ALL` |
-//! | `index`, `index_parallel`, `single_phase_sub_task`, `index_sub`, `partial_*`, `index_hadoop` | 50 | – | no | `ALL` |
+//! | `index`, `index_parallel`, `single_phase_sub_task`, `index_sub`, `partial_*`, `index_hadoop`, `index_materialized_view` | 50 | – | no | `ALL` |
 //! | `query_worker` (MSQ worker) | 50 | – | yes | `ALL` |
 //! | `query_controller` (MSQ controller) | 50 | – | no | `NONE` |
 //! | `compact` | 25 | – | no | `ALL` |
@@ -128,12 +128,15 @@ pub fn task_type_facts(task_type: &str) -> TaskTypeFacts {
             supports_queries: true,
             ..base
         },
-        "index" | "index_parallel" | "single_phase_sub_task" | "index_sub" | "index_hadoop" => {
-            TaskTypeFacts {
-                default_priority: DEFAULT_BATCH_INDEX_TASK_PRIORITY,
-                ..base
-            }
-        }
+        "index"
+        | "index_parallel"
+        | "single_phase_sub_task"
+        | "index_sub"
+        | "index_hadoop"
+        | "index_materialized_view" => TaskTypeFacts {
+            default_priority: DEFAULT_BATCH_INDEX_TASK_PRIORITY,
+            ..base
+        },
         t if t.starts_with("partial_") => TaskTypeFacts {
             default_priority: DEFAULT_BATCH_INDEX_TASK_PRIORITY,
             ..base
