@@ -10,13 +10,11 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{Context as _, bail};
-use druid_k8s_adapters::{
-    AdapterError, PayloadPlacement, RenderRequest, RenderedJob, TemplateSource, parse_pod_template,
-    validate_all,
-};
+use druid_k8s_adapters::{PayloadPlacement, RenderRequest, RenderedJob, validate_all};
 use druid_k8s_model::config::{AdapterType, RawConfig, RunnerConfig};
 use druid_k8s_model::{DynamicConfig, Task};
-use k8s_openapi::api::core::v1::{Pod, PodTemplate};
+use druid_k8s_runner::templates::FileTemplateSource;
+use k8s_openapi::api::core::v1::Pod;
 
 /// Output format of `render`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -49,45 +47,6 @@ pub struct RenderArgs {
     /// Output format.
     #[arg(short = 'o', long = "output", value_enum, default_value = "yaml")]
     pub output: Format,
-}
-
-/// Pod templates read from the files named by `druid.indexer.runner.k8s.podTemplate.<key>`,
-/// re-read on every `load` (Druid's lazy loading).
-struct FileTemplates<'a> {
-    config: &'a RunnerConfig,
-}
-
-impl TemplateSource for FileTemplates<'_> {
-    fn keys(&self) -> Vec<String> {
-        self.config.pod_templates.keys().cloned().collect()
-    }
-
-    fn contains(&self, key: &str) -> bool {
-        self.config.pod_templates.contains_key(key)
-    }
-
-    fn location(&self, key: &str) -> String {
-        self.config.pod_templates.get(key).map_or_else(
-            || format!("<no file for {key}>"),
-            |p| p.display().to_string(),
-        )
-    }
-
-    fn load(&self, key: &str) -> Result<PodTemplate, AdapterError> {
-        let path =
-            self.config
-                .pod_templates
-                .get(key)
-                .ok_or_else(|| AdapterError::TemplateNotFound {
-                    key: key.to_owned(),
-                })?;
-        let origin = path.display().to_string();
-        let yaml = std::fs::read_to_string(path).map_err(|source| AdapterError::TemplateIo {
-            origin: origin.clone(),
-            source,
-        })?;
-        parse_pod_template(&yaml, &origin)
-    }
 }
 
 fn read(path: &Path, what: &str) -> anyhow::Result<String> {
@@ -135,7 +94,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     };
     let strategy = DynamicConfig::effective_strategy(dynamic.as_ref());
 
-    let templates = FileTemplates { config: &config };
+    // Files are read when a template is loaded (every key once by validate_all, then the
+    // selected one), as the overlord does.
+    let templates = FileTemplateSource::new(config.pod_templates.clone());
     let mut request = RenderRequest::new(&config, &task).with_strategy(&strategy);
     match config.adapter_type {
         AdapterType::CustomTemplate => {
