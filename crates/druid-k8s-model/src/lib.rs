@@ -42,3 +42,8 @@ pub use dynamic::{DynamicConfig, PodTemplateSelectStrategy, Selector};
 pub use error::{FieldError, ModelError};
 pub use status::{LifecycleState, RunnerTaskState, TaskLocation, TaskState, TaskStatus};
 pub use task::{BroadcastDatasourceLoadingMode, Task, TaskTypeFacts, task_type_facts};
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -86,3 +86,44 @@ fn selector() -> impl Strategy<Value = Selector> {
             },
         )
 }
+
+fn json_value() -> impl Strategy<Value = serde_json::Value> {
+    use serde_json::Value;
+    let leaf = prop_oneof![
+        Just(Value::Null),
+        any::<bool>().prop_map(Value::Bool),
+        any::<i64>().prop_map(Value::from),
+        "[ -~]{0,8}".prop_map(Value::String),
+    ];
+    leaf.prop_recursive(3, 24, 4, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 0..4).prop_map(Value::Array),
+            prop::collection::btree_map("[a-zA-Z.]{1,6}", inner, 0..4)
+                .prop_map(|m| Value::Object(m.into_iter().collect())),
+        ]
+    })
+}
+
+proptest! {
+    /// A task keeps every field it does not know, in order, through parse and serialize.
+    #[test]
+    fn task_json_is_lossless(
+        extra in prop::collection::vec(("[a-zA-Z]{1,8}", json_value()), 0..6),
+        id in "[a-z0-9_]{1,12}",
+    ) {
+        let mut obj = serde_json::Map::new();
+        obj.insert("type".into(), "index_parallel".into());
+        for (k, v) in extra {
+            if k != "id" && k != "type" && k != "groupId" && k != "dataSource" && k != "context" {
+                obj.insert(k, v);
+            }
+        }
+        obj.insert("id".into(), id.clone().into());
+        let text = serde_json::Value::Object(obj).to_string();
+        let task = druid_k8s_model::Task::from_json(&text).unwrap();
+        prop_assert_eq!(task.id(), id.as_str());
+        prop_assert_eq!(task.to_json_string(), text.clone());
+        let via_serde: druid_k8s_model::Task = serde_json::from_str(&serde_json::to_string(&task).unwrap()).unwrap();
+        prop_assert_eq!(via_serde.to_json_string(), text);
+    }
+}

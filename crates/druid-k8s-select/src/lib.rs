@@ -425,3 +425,8 @@ pub fn template_map<V>(map: &BTreeMap<String, V>) -> impl Fn(&str) -> bool + '_ 
 
 #[cfg(test)]
 mod tests;
+
+/// The README's examples, compiled and run as doctests.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

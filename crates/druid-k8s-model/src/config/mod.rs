@@ -688,7 +688,14 @@ impl RunnerConfig {
                 "required: the namespace in which task Jobs are created",
             ),
         }
-        c.overlord_namespace = r.string(&runner_key("overlordNamespace"), "");
+        let overlord_ns_key = runner_key("overlordNamespace");
+        c.overlord_namespace = r.string(&overlord_ns_key, "");
+        if !is_valid_label_value(&c.overlord_namespace) {
+            r.error(
+                &overlord_ns_key,
+                format!("\"{}\" cannot be the value of the druid.overlord.namespace label; expected at most 63 characters of [A-Za-z0-9._-] starting and ending alphanumeric", c.overlord_namespace),
+            );
+        }
         c.k8s_task_pod_name_prefix = r.string(&runner_key("k8sTaskPodNamePrefix"), "");
         c.debug_jobs = r.bool(&runner_key("debugJobs"), false);
         c.sidecar_support = r.bool(&runner_key("sidecarSupport"), false);

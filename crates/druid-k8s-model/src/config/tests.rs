@@ -474,3 +474,15 @@ fn label_key_rules() {
     assert!(is_valid_label_value(""));
     assert!(!is_valid_label_value("a b"));
 }
+
+#[test]
+fn overlord_namespace_must_be_a_label_value() {
+    assert_one_error(
+        "druid.indexer.runner.overlordNamespace=druid overlord\n",
+        "druid.indexer.runner.overlordNamespace",
+        "druid.overlord.namespace label",
+    );
+    let c = check("druid.indexer.runner.overlordNamespace=druid-overlord\n").unwrap();
+    assert_eq!(c.overlord_namespace_label_value(), "druid-overlord");
+    assert_eq!(check("").unwrap().overlord_namespace_label_value(), "druid");
+}
