@@ -3,6 +3,9 @@
 /// Everything that can go wrong while rendering a Job or reading a task back from one.
 ///
 /// Every variant names the input at fault (the option, container, template key or path, or Job).
+/// The `Display` text is complete on its own (it includes the underlying parser or I/O error),
+/// so wrapped errors are not repeated as `source()`: printing the chain (`{:#}` in anyhow)
+/// shows each detail once.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum AdapterError {
@@ -12,7 +15,7 @@ pub enum AdapterError {
 
     /// The task JSON inside a Job (or given to render) is not a valid task.
     #[error("invalid task JSON: {0}")]
-    Task(#[source] druid_k8s_model::ModelError),
+    Task(druid_k8s_model::ModelError),
 
     /// A Java option used for sizing has a value Druid cannot parse.
     #[error("invalid Java option `{option}`: {reason}")]
@@ -65,13 +68,12 @@ pub enum AdapterError {
     },
 
     /// A pod template is not a valid `PodTemplate` document.
-    #[error("pod template {origin} is not a valid PodTemplate: {source}")]
+    #[error("pod template {origin} is not a valid PodTemplate: {error}")]
     TemplateParse {
         /// Where the YAML came from (path or description).
         origin: String,
         /// The parser's error, with line and snippet.
-        #[source]
-        source: Box<serde_saphyr::Error>,
+        error: Box<serde_saphyr::Error>,
     },
 
     /// A pod template parsed but cannot be used.
@@ -83,13 +85,13 @@ pub enum AdapterError {
         reason: String,
     },
 
-    /// A pod template file could not be read.
+    /// A pod template file could not be read (built by file-backed sources). Unlike the other
+    /// variants the I/O error is also the `source()`.
     #[error("cannot read pod template {origin}: {source}")]
     TemplateIo {
         /// Where the template should be.
         origin: String,
         /// The I/O error.
-        #[source]
         source: std::io::Error,
     },
 
@@ -102,7 +104,7 @@ pub enum AdapterError {
 
     /// A configured template failed to load during validation (the overlord would not start).
     #[error(
-        "failed to load pod template file for [druid.indexer.runner.k8s.podTemplate.{key}] at [{location}]: {source}"
+        "failed to load pod template file for [druid.indexer.runner.k8s.podTemplate.{key}] at [{location}]: {error}"
     )]
     TemplateLoad {
         /// The template key.
@@ -110,8 +112,7 @@ pub enum AdapterError {
         /// Its path or description.
         location: String,
         /// The underlying error.
-        #[source]
-        source: Box<AdapterError>,
+        error: Box<AdapterError>,
     },
 
     /// `customTemplateAdapter` was chosen but no template source was given.

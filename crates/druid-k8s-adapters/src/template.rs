@@ -46,7 +46,7 @@ pub trait TemplateSource {
 pub fn parse_pod_template(yaml: &str, origin: &str) -> Result<PodTemplate, AdapterError> {
     serde_saphyr::from_str::<PodTemplate>(yaml).map_err(|e| AdapterError::TemplateParse {
         origin: origin.to_owned(),
-        source: Box::new(e),
+        error: Box::new(e),
     })
 }
 
@@ -120,7 +120,7 @@ pub fn validate_all(source: &dyn TemplateSource) -> Result<(), AdapterError> {
             return Err(AdapterError::TemplateLoad {
                 location: source.location(&key),
                 key,
-                source: Box::new(e),
+                error: Box::new(e),
             });
         }
     }
