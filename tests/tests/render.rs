@@ -249,6 +249,32 @@ fn overlord_pod_with_kubexit_sidecar() {
 }
 
 #[test]
+fn explain_shows_how_the_pod_was_sized() {
+    let out = ok(render(&[
+        "--config",
+        "examples/render-overlord.properties",
+        "--task",
+        "examples/tasks/index_kafka.json",
+        "--overlord-pod",
+        "examples/overlord-pod.yaml",
+        "--explain",
+    ]));
+    let text = stdout(&out);
+    assert!(
+        text.starts_with("# adapter: overlordMultiContainer\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "# memory: 6000000000 bytes = (heap 3000000000 [-Xmx3g] + direct 2000000000 [-XX:MaxDirectMemorySize=2g]) x 1.2\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("# cpu: 1500m"), "{text}");
+    assert!(text.contains("# sidecars: kubexit\n"), "{text}");
+}
+
+#[test]
 fn large_payload_goes_to_storage_and_says_so() {
     let dir = tempfile::tempdir().unwrap();
     // Incompressible padding pushes the encoded payload above 130048 characters.

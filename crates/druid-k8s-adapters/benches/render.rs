@@ -11,9 +11,9 @@ use druid_k8s_model::Task;
 use druid_k8s_model::config::{RawConfig, RunnerConfig};
 use k8s_openapi::api::core::v1::Pod;
 
-/// A realistic `index_parallel` task of about 10 KB (many dimensions and metrics).
+/// A realistic `index_parallel` task of about 10 KB (350 dimensions, 60 metrics).
 fn task_10kb() -> Task {
-    let dimensions: Vec<String> = (0..300).map(|i| format!("dimension_{i:03}")).collect();
+    let dimensions: Vec<String> = (0..350).map(|i| format!("dimension_{i:03}")).collect();
     let metrics: Vec<serde_json::Value> = (0..60)
         .map(|i| serde_json::json!({"type": "longSum", "name": format!("metric_{i}"), "fieldName": format!("field_{i}")}))
         .collect();

@@ -77,12 +77,15 @@ pub fn parse_human_readable_bytes(raw: &str) -> Result<u64, String> {
         .ok_or_else(|| format!("{raw:?} is too large"))
 }
 
-/// The value of the last token starting with `qualifier`, parsed as bytes.
-fn last_option_bytes(qualifier: &str, java_opts: &[String]) -> Result<Option<u64>, AdapterError> {
+/// The last token starting with `qualifier`, and its value parsed as bytes.
+fn last_option_bytes(
+    qualifier: &str,
+    java_opts: &[String],
+) -> Result<Option<(String, u64)>, AdapterError> {
     match java_opts.iter().rev().find(|t| t.starts_with(qualifier)) {
         None => Ok(None),
         Some(token) => parse_human_readable_bytes(&token[qualifier.len()..])
-            .map(Some)
+            .map(|bytes| Some((token.clone(), bytes)))
             .map_err(|reason| AdapterError::InvalidJavaOption {
                 option: token.clone(),
                 reason,
@@ -90,18 +93,43 @@ fn last_option_bytes(qualifier: &str, java_opts: &[String]) -> Result<Option<u64
     }
 }
 
-/// Container memory in bytes: `(MaxDirectMemorySize + Xmx) × 1.2`, truncated, where each value is
-/// the **last** matching token; `Xmx` defaults to 10⁹ and `MaxDirectMemorySize` to `Xmx`.
-///
-/// ```
-/// use druid_k8s_adapters::sizing::container_memory_bytes;
-/// assert_eq!(container_memory_bytes(&[]).unwrap(), 2_400_000_000);
-/// let opts = ["-Xmx512m".to_owned(), "-XX:MaxDirectMemorySize=1g".to_owned()];
-/// assert_eq!(container_memory_bytes(&opts).unwrap(), 1_814_400_000);
-/// ```
-pub fn container_memory_bytes(java_opts: &[String]) -> Result<u64, AdapterError> {
-    let heap = last_option_bytes(XMX, java_opts)?.unwrap_or(DEFAULT_HEAP_BYTES);
-    let direct = last_option_bytes(MAX_DIRECT, java_opts)?.unwrap_or(heap);
+/// How the container memory was derived from the Java options.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemorySizing {
+    /// Heap bytes.
+    pub heap: u64,
+    /// The `-Xmx` token used (`None`: the 10⁹ default).
+    pub heap_option: Option<String>,
+    /// Direct memory bytes.
+    pub direct: u64,
+    /// The `-XX:MaxDirectMemorySize=` token used (`None`: same as the heap).
+    pub direct_option: Option<String>,
+    /// The container memory: `(heap + direct) × 1.2`, truncated.
+    pub bytes: u64,
+}
+
+impl std::fmt::Display for MemorySizing {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let heap = self.heap_option.as_deref().unwrap_or("default 1G");
+        let direct = self
+            .direct_option
+            .as_deref()
+            .unwrap_or("default: same as the heap");
+        write!(
+            f,
+            "{} bytes = (heap {} [{heap}] + direct {} [{direct}]) x 1.2",
+            self.bytes, self.heap, self.direct
+        )
+    }
+}
+
+/// Container memory from the Java options, with where each number came from; see
+/// [`container_memory_bytes`].
+pub fn memory_sizing(java_opts: &[String]) -> Result<MemorySizing, AdapterError> {
+    let heap_opt = last_option_bytes(XMX, java_opts)?;
+    let heap = heap_opt.as_ref().map_or(DEFAULT_HEAP_BYTES, |(_, b)| *b);
+    let direct_opt = last_option_bytes(MAX_DIRECT, java_opts)?;
+    let direct = direct_opt.as_ref().map_or(heap, |(_, b)| *b);
     let sum = heap
         .checked_add(direct)
         .filter(|n| i64::try_from(*n).is_ok())
@@ -117,7 +145,26 @@ pub fn container_memory_bytes(java_opts: &[String]) -> Result<u64, AdapterError>
         clippy::cast_sign_loss
     )]
     let bytes = ((sum as f64) * 1.2) as u64;
-    Ok(bytes)
+    Ok(MemorySizing {
+        heap,
+        heap_option: heap_opt.map(|(t, _)| t),
+        direct,
+        direct_option: direct_opt.map(|(t, _)| t),
+        bytes,
+    })
+}
+
+/// Container memory in bytes: `(MaxDirectMemorySize + Xmx) × 1.2`, truncated, where each value is
+/// the **last** matching token; `Xmx` defaults to 10⁹ and `MaxDirectMemorySize` to `Xmx`.
+///
+/// ```
+/// use druid_k8s_adapters::sizing::container_memory_bytes;
+/// assert_eq!(container_memory_bytes(&[]).unwrap(), 2_400_000_000);
+/// let opts = ["-Xmx512m".to_owned(), "-XX:MaxDirectMemorySize=1g".to_owned()];
+/// assert_eq!(container_memory_bytes(&opts).unwrap(), 1_814_400_000);
+/// ```
+pub fn container_memory_bytes(java_opts: &[String]) -> Result<u64, AdapterError> {
+    memory_sizing(java_opts).map(|m| m.bytes)
 }
 
 /// The cpu quantity for `cpuCoreInMicro` (millicores despite the name): `"<n>m"`, or `"1000m"`
@@ -226,6 +273,17 @@ mod tests {
         assert!(msg.contains("-Xmx1.5g"), "{msg}");
         let err = container_memory_bytes(&opts("-XX:MaxDirectMemorySize=lots")).unwrap_err();
         assert!(err.to_string().contains("-XX:MaxDirectMemorySize=lots"));
+    }
+
+    #[test]
+    fn sizing_tells_where_numbers_come_from() {
+        let m = memory_sizing(&opts("-Xmx1g -Xmx3g")).unwrap();
+        assert_eq!(m.heap_option.as_deref(), Some("-Xmx3g"));
+        assert_eq!(m.direct_option, None);
+        assert_eq!(
+            m.to_string(),
+            "7200000000 bytes = (heap 3000000000 [-Xmx3g] + direct 3000000000 [default: same as the heap]) x 1.2"
+        );
     }
 
     #[test]

@@ -189,11 +189,6 @@ mod tests {
         );
         assert!(msg.contains("<in-memory template empty>"), "{msg}");
     }
-}
-
-#[cfg(test)]
-mod docs_example_tests {
-    use super::*;
 
     /// The docs' "Example 2" template writes env values as bare numbers and booleans, which
     /// Druid (Jackson) coerces to strings; they must parse here too.

@@ -125,7 +125,11 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
             s
         }
     };
-    let notes = explanation(&rendered, args.explain);
+    let notes = if args.explain {
+        explanation(&rendered, &config, &task)?
+    } else {
+        Vec::new()
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.output {
@@ -166,16 +170,30 @@ fn storage_note(rendered: &RenderedJob) -> String {
     }
 }
 
-/// The `--explain` lines (or none).
-fn explanation(rendered: &RenderedJob, explain: bool) -> Vec<String> {
-    if !explain {
-        return Vec::new();
-    }
+/// The `--explain` lines.
+fn explanation(
+    rendered: &RenderedJob,
+    config: &RunnerConfig,
+    task: &Task,
+) -> anyhow::Result<Vec<String>> {
     let mut lines = vec![format!("adapter: {}", rendered.adapter)];
     if let Some(selection) = &rendered.selection {
         lines.push(format!("template: {}", selection.key));
         lines.push(format!("selection: {selection}"));
     }
+    if rendered.adapter != AdapterType::CustomTemplate {
+        let opts = druid_k8s_adapters::java_opts(config, task)?;
+        let sizing = druid_k8s_adapters::sizing::memory_sizing(&opts)?;
+        lines.push(format!("memory: {sizing}"));
+        lines.push(format!(
+            "cpu: {} (druid.indexer.runner.cpuCoreInMicro = {})",
+            druid_k8s_adapters::sizing::cpu_quantity(config.cpu_core_in_micro).0,
+            config.cpu_core_in_micro
+        ));
+        if rendered.adapter == AdapterType::OverlordMultiContainer {
+            lines.push(format!("sidecars: {}", config.sidecar_mode));
+        }
+    }
     lines.push(storage_note(rendered));
-    lines
+    Ok(lines)
 }
