@@ -291,3 +291,12 @@ fn check_templates_loads_every_template_file() {
         stderr(&out)
     );
 }
+
+#[test]
+fn server_settings_from_the_same_file_are_checked() {
+    assert_error_names(
+        &check(&format!("{BASE}druid.plaintextPort=http\n"), &[]),
+        "druid.plaintextPort",
+        "port",
+    );
+}

@@ -4,7 +4,8 @@
 //! (defaults included) — or every problem found, one per line, naming the key, with exit code 1.
 //! Warnings (settings that are ignored or risky) go to stderr and do not fail the check.
 //! With `--check-templates`, the pod template files of the `customTemplateAdapter` are read and
-//! parsed too, as Druid does at overlord startup.
+//! parsed too, as Druid does at overlord startup. The server's own settings (port, metadata
+//! store, `druid.k8s.server.*`) are checked as well.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -16,6 +17,8 @@ use druid_k8s_model::dynamic::DYNAMIC_CONFIG_KEY;
 use druid_k8s_model::{
     AdapterType, DynamicConfig, ModelError, PodTemplateSelectStrategy, RawConfig, RunnerConfig,
 };
+use druid_k8s_server::error::ServerError;
+use druid_k8s_server::settings::ServerSettings;
 
 /// Arguments of `druid-k8s validate`.
 #[derive(Debug, Args)]
@@ -77,6 +80,18 @@ where
             None
         }
     };
+    // The server's own settings come from the same file (first problem only).
+    match ServerSettings::from_raw(&raw, None) {
+        Ok(_) => {}
+        Err(ServerError::Invalid { key, message }) => {
+            report.ok = false;
+            report.stderr.push(format!("error: {key}: {message}"));
+        }
+        Err(e) => {
+            report.ok = false;
+            report.stderr.push(format!("error: {e}"));
+        }
+    }
     let dynamic = match dynamic_config.map(DynamicConfig::from_json) {
         None => None,
         Some(Ok(d)) => Some(d),
@@ -313,5 +328,22 @@ mod tests {
         );
         // without the flag, files are not read
         assert!(check(&props, NO_ENV, None, None).unwrap().ok);
+    }
+
+    #[test]
+    fn server_settings_are_checked_too() {
+        let r = check(
+            &format!("{BASE}druid.plaintextPort=http\n"),
+            NO_ENV,
+            None,
+            None,
+        )
+        .unwrap();
+        assert!(!r.ok);
+        assert_eq!(r.stderr.len(), 1, "{r:?}");
+        assert!(
+            r.stderr[0].starts_with("error: druid.plaintextPort: "),
+            "{r:?}"
+        );
     }
 }
