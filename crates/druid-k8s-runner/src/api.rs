@@ -217,7 +217,10 @@ mod tests {
         }
         // 5 free, then 20 at 10/s = 2 s
         let e = start.elapsed();
-        assert!(e >= Duration::from_millis(1900) && e <= Duration::from_millis(2200), "{e:?}");
+        assert!(
+            e >= Duration::from_millis(1900) && e <= Duration::from_millis(2200),
+            "{e:?}"
+        );
     }
 
     #[tokio::test(start_paused = true)]

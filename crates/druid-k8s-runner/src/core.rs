@@ -268,9 +268,9 @@ pub struct Core<T, S> {
 
 fn fmt_duration(d: Duration) -> String {
     let s = d.as_secs();
-    if s > 0 && s % 3600 == 0 {
+    if s > 0 && s.is_multiple_of(3600) {
         format!("PT{}H", s / 3600)
-    } else if s > 0 && s % 60 == 0 {
+    } else if s > 0 && s.is_multiple_of(60) {
         format!("PT{}M", s / 60)
     } else {
         format!("PT{}S", d.as_secs_f64())
@@ -419,7 +419,14 @@ impl<T: Clone, S: Clone> Core<T, S> {
         out
     }
 
-    fn entry(&self, id: String, job_name: String, priority: i32, task: T, now: Instant) -> Entry<T, S> {
+    fn entry(
+        &self,
+        id: String,
+        job_name: String,
+        priority: i32,
+        task: T,
+        now: Instant,
+    ) -> Entry<T, S> {
         Entry {
             id,
             job_name,
@@ -487,7 +494,12 @@ impl<T: Clone, S: Clone> Core<T, S> {
     }
 
     /// Moves a task to `Finishing` and asks the driver to decide the outcome.
-    fn finish(e: &mut Entry<T, S>, failure: Option<String>, hint: String, out: &mut Vec<Command<S>>) {
+    fn finish(
+        e: &mut Entry<T, S>,
+        failure: Option<String>,
+        hint: String,
+        out: &mut Vec<Command<S>>,
+    ) {
         if matches!(e.phase, Phase::Finishing | Phase::Done) {
             return;
         }
@@ -508,12 +520,15 @@ impl<T: Clone, S: Clone> Core<T, S> {
         };
         match e.phase {
             Phase::Queued => {
-                self.queue.remove(&(Reverse(e.priority), e.seq, e.id.clone()));
+                self.queue
+                    .remove(&(Reverse(e.priority), e.seq, e.id.clone()));
                 e.remove_when_done = true;
                 e.cancel = Some(reason.clone());
                 Self::finish(
                     e,
-                    Some(format!("Task [{id}] was shut down before it was launched: {reason}")),
+                    Some(format!(
+                        "Task [{id}] was shut down before it was launched: {reason}"
+                    )),
                     String::new(),
                     out,
                 );
@@ -545,7 +560,8 @@ impl<T: Clone, S: Clone> Core<T, S> {
 
     fn remove(&mut self, id: &str) {
         if let Some(e) = self.tasks.remove(id) {
-            self.queue.remove(&(Reverse(e.priority), e.seq, e.id.clone()));
+            self.queue
+                .remove(&(Reverse(e.priority), e.seq, e.id.clone()));
             // keep the job → task mapping only while the Job may still exist
             if !self.slots.contains(&e.job_name) {
                 self.by_job.remove(&e.job_name);
@@ -553,7 +569,13 @@ impl<T: Clone, S: Clone> Core<T, S> {
         }
     }
 
-    fn launched(&mut self, now: Instant, id: &str, result: Result<(), String>, out: &mut Vec<Command<S>>) {
+    fn launched(
+        &mut self,
+        now: Instant,
+        id: &str,
+        result: Result<(), String>,
+        out: &mut Vec<Command<S>>,
+    ) {
         let debug = self.cfg.debug_jobs;
         let Some(e) = self.tasks.get_mut(id) else {
             return;
@@ -588,7 +610,10 @@ impl<T: Clone, S: Clone> Core<T, S> {
                 });
                 Self::finish(
                     e,
-                    Some(format!("Failed to launch Job [{}] for task [{id}]: {msg}", e.job_name)),
+                    Some(format!(
+                        "Failed to launch Job [{}] for task [{id}]: {msg}",
+                        e.job_name
+                    )),
                     String::new(),
                     out,
                 );
@@ -604,7 +629,8 @@ impl<T: Clone, S: Clone> Core<T, S> {
         if e.phase == Phase::Queued {
             // the Job exists already (e.g. left by an earlier runner): adopt it, never create a
             // second one
-            self.queue.remove(&(Reverse(e.priority), e.seq, e.id.clone()));
+            self.queue
+                .remove(&(Reverse(e.priority), e.seq, e.id.clone()));
             e.launched = Some(now);
             Self::set_phase(e, Phase::Starting, out);
         }
@@ -720,7 +746,9 @@ impl<T: Clone, S: Clone> Core<T, S> {
         match e.phase {
             Phase::Starting | Phase::Running => {
                 let hint = match &e.cancel {
-                    Some(r) => format!("Job [{name}] was deleted because the task was shut down: {r}"),
+                    Some(r) => {
+                        format!("Job [{name}] was deleted because the task was shut down: {r}")
+                    }
                     None => format!("Job [{name}] was deleted before it completed"),
                 };
                 Self::finish(e, None, hint, out);

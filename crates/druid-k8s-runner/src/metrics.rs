@@ -122,9 +122,21 @@ impl RunnerMetrics {
             "task/pending/time: from task submission (or restore) until RUNNING",
             m.task_pending_time.clone(),
         );
-        r.register("task_slot_total_count", "taskSlot/total/count", m.slot_total.clone());
-        r.register("task_slot_idle_count", "taskSlot/idle/count", m.slot_idle.clone());
-        r.register("task_slot_used_count", "taskSlot/used/count", m.slot_used.clone());
+        r.register(
+            "task_slot_total_count",
+            "taskSlot/total/count",
+            m.slot_total.clone(),
+        );
+        r.register(
+            "task_slot_idle_count",
+            "taskSlot/idle/count",
+            m.slot_idle.clone(),
+        );
+        r.register(
+            "task_slot_used_count",
+            "taskSlot/used/count",
+            m.slot_used.clone(),
+        );
         r.register(
             "jobs_active",
             "Jobs the runner launched or adopted that are not yet deleted",
@@ -145,7 +157,11 @@ impl RunnerMetrics {
             "Restarts of the shared Job/Pod watches (errors, cuts, 410 relists)",
             m.watch_restarts.clone(),
         );
-        r.register("tasks", "Tasks known to the runner by state", m.tasks.clone());
+        r.register(
+            "tasks",
+            "Tasks known to the runner by state",
+            m.tasks.clone(),
+        );
         r.register(
             "tasks_completed",
             "Tasks completed by outcome",
@@ -184,4 +200,3 @@ pub fn encode(registry: &Registry) -> String {
     let _ = prometheus_client::encoding::text::encode(&mut s, registry);
     s
 }
-

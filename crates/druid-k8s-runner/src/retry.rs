@@ -159,7 +159,10 @@ mod tests {
         assert_eq!(classify(&api(404, 0)), Transience::Permanent);
         assert_eq!(classify(&api(422, 0)), Transience::Permanent);
         let io = std::io::Error::new(std::io::ErrorKind::ConnectionReset, "reset");
-        assert_eq!(classify(&kube::Error::ReadEvents(io)), Transience::Transient(None));
+        assert_eq!(
+            classify(&kube::Error::ReadEvents(io)),
+            Transience::Transient(None)
+        );
     }
 
     #[tokio::test(start_paused = true)]

@@ -18,16 +18,16 @@ use bytes::Bytes;
 use druid_k8s_adapters::{JobPayload, PayloadPlacement, RenderRequest, TemplateSource};
 use druid_k8s_model::config::{AdapterType, RunnerConfig};
 use druid_k8s_model::{
-    DynamicConfig, LifecycleState, PodTemplateSelectStrategy, RunnerTaskState, Task,
-    TaskLocation, TaskStatus,
+    DynamicConfig, LifecycleState, PodTemplateSelectStrategy, RunnerTaskState, Task, TaskLocation,
+    TaskStatus,
 };
 use futures::{AsyncReadExt, Stream, StreamExt};
 use k8s_openapi::api::batch::v1::Job;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, DeleteParams, ListParams, LogParams, PostParams};
+use kube::runtime::WatchStreamExt;
 use kube::runtime::reflector::{self, Store};
 use kube::runtime::watcher::{self, Event as WatchEvent};
-use kube::runtime::WatchStreamExt;
 use kube::{Resource, ResourceExt};
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{broadcast, watch};
@@ -239,8 +239,7 @@ impl std::fmt::Debug for TaskRunner {
 
 /// The label selector of our Jobs and Pods (spec §3.3).
 pub fn peon_selector(config: &RunnerConfig) -> String {
-    if config.adapter_type == AdapterType::CustomTemplate && !config.overlord_namespace.is_empty()
-    {
+    if config.adapter_type == AdapterType::CustomTemplate && !config.overlord_namespace.is_empty() {
         format!(
             "{PEON_LABEL},{OVERLORD_NAMESPACE_LABEL}={}",
             config.overlord_namespace
@@ -394,15 +393,15 @@ impl TaskRunner {
             return Err(RunnerError::Stopped);
         }
         let id = task.id().to_string();
-        let job_name = druid_k8s_adapters::job_name(&self.inner.config.k8s_task_pod_name_prefix, &id);
+        let job_name =
+            druid_k8s_adapters::job_name(&self.inner.config.k8s_task_pod_name_prefix, &id);
         let priority = task.priority();
         let handle = {
             let mut st = self.inner.lock();
             st.waiters
                 .entry(id.clone())
                 .or_insert_with(|| watch::channel(None).0);
-            let rx = st.waiters.get(&id).map(|w| w.subscribe());
-            rx
+            st.waiters.get(&id).map(|w| w.subscribe())
         };
         self.inner.dispatch(Event::Submit {
             id: id.clone(),
@@ -510,7 +509,11 @@ impl TaskRunner {
     /// The live log of a running task from container `main` (following it). A non-negative
     /// `offset` skips that many bytes; a negative one returns the last `-offset` bytes (no
     /// follow). `None` when the task is not running (read the archived log instead).
-    pub async fn stream_log(&self, task_id: &str, offset: i64) -> Result<Option<LogStream>, RunnerError> {
+    pub async fn stream_log(
+        &self,
+        task_id: &str,
+        offset: i64,
+    ) -> Result<Option<LogStream>, RunnerError> {
         let (pod, container) = {
             let st = self.inner.lock();
             match st.core.get(task_id) {
@@ -537,7 +540,9 @@ impl TaskRunner {
             let keep = usize::try_from(offset.unsigned_abs()).unwrap_or(usize::MAX);
             let start = bytes.len().saturating_sub(keep);
             let tail = Bytes::from(bytes).slice(start..);
-            return Ok(Some(Box::pin(futures::stream::once(async move { Ok(tail) }))));
+            return Ok(Some(Box::pin(futures::stream::once(
+                async move { Ok(tail) },
+            ))));
         }
         let lp = LogParams {
             container,
@@ -640,10 +645,7 @@ fn info(e: &crate::core::Entry<Arc<Task>, TaskStatus>) -> TaskInfo {
 }
 
 /// Turns an `AsyncRead` into a byte stream, skipping the first `skip` bytes.
-fn reader_stream(
-    reader: Pin<Box<dyn futures::AsyncBufRead + Send>>,
-    skip: u64,
-) -> LogStream {
+fn reader_stream(reader: Pin<Box<dyn futures::AsyncBufRead + Send>>, skip: u64) -> LogStream {
     let s = futures::stream::unfold(Some((reader, skip)), |state| async move {
         let (mut r, mut skip) = state?;
         let mut buf = vec![0u8; 16 * 1024];
@@ -711,10 +713,14 @@ impl Inner {
                         });
                     }
                     Command::ObserveStartup { elapsed, .. } => {
-                        self.metrics.peon_startup_time.observe(elapsed.as_secs_f64());
+                        self.metrics
+                            .peon_startup_time
+                            .observe(elapsed.as_secs_f64());
                     }
                     Command::ObservePending { elapsed, .. } => {
-                        self.metrics.task_pending_time.observe(elapsed.as_secs_f64());
+                        self.metrics
+                            .task_pending_time
+                            .observe(elapsed.as_secs_f64());
                     }
                     other => spawn.push(other),
                 }
@@ -734,8 +740,12 @@ impl Inner {
         let me = self.clone();
         let cancel = self.cancel.clone();
         let fut: Pin<Box<dyn std::future::Future<Output = ()> + Send>> = match c {
-            Command::Launch { id, job_name } => Box::pin(async move { me.launch(id, job_name).await }),
-            Command::DeleteJob { job_name } => Box::pin(async move { me.delete_job(job_name).await }),
+            Command::Launch { id, job_name } => {
+                Box::pin(async move { me.launch(id, job_name).await })
+            }
+            Command::DeleteJob { job_name } => {
+                Box::pin(async move { me.delete_job(job_name).await })
+            }
             Command::Finish {
                 id,
                 job_name,
@@ -771,14 +781,16 @@ impl Inner {
             .or_else(|| std::env::var("HOSTNAME").ok())
             .filter(|h| !h.is_empty())
             .ok_or("the overlord adapters need the overlord's pod, but HOSTNAME is not set")?;
-        let pod = retry(&self.opts.backoff, "get overlord pod", || self.pods.get(&name))
-            .await
-            .map_err(|e| {
-                format!(
-                    "cannot read the overlord pod [{name}] in namespace [{}]: {e}",
-                    self.config.namespace
-                )
-            })?;
+        let pod = retry(&self.opts.backoff, "get overlord pod", || {
+            self.pods.get(&name)
+        })
+        .await
+        .map_err(|e| {
+            format!(
+                "cannot read the overlord pod [{name}] in namespace [{}]: {e}",
+                self.config.namespace
+            )
+        })?;
         let pod = Arc::new(pod);
         *cached = Some(pod.clone());
         Ok(pod)
@@ -835,7 +847,11 @@ impl Inner {
         }
         job.metadata.namespace = Some(self.config.namespace.clone());
         let pp = PostParams::default();
-        match retry(&self.opts.backoff, "create job", || self.jobs.create(&pp, &job)).await {
+        match retry(&self.opts.backoff, "create job", || {
+            self.jobs.create(&pp, &job)
+        })
+        .await
+        {
             Ok(_) => Ok(()),
             // already exists: the Job of this task id is there (an earlier attempt, or another
             // runner instance): adopt it
@@ -848,12 +864,20 @@ impl Inner {
         let dp = DeleteParams::background();
         let mut attempt = 0u32;
         loop {
-            match retry(&self.opts.backoff, "delete job", || self.jobs.delete(&job_name, &dp)).await {
+            match retry(&self.opts.backoff, "delete job", || {
+                self.jobs.delete(&job_name, &dp)
+            })
+            .await
+            {
                 Ok(_) => break,
                 Err(kube::Error::Api(s)) if s.code == 404 => break,
                 Err(e) => {
                     attempt += 1;
-                    let d = self.opts.backoff.delay(attempt, &mut rand::rng()).max(Duration::from_secs(1));
+                    let d = self
+                        .opts
+                        .backoff
+                        .delay(attempt, &mut rand::rng())
+                        .max(Duration::from_secs(1));
                     tracing::warn!(job = %job_name, error = %e, retry_in_ms = d.as_millis() as u64, "cannot delete Job; will retry");
                     tokio::time::sleep(d).await;
                 }
@@ -876,20 +900,32 @@ impl Inner {
     }
 
     /// Explains why a Job ended without a status (Job condition + pod termination).
-    async fn explain(&self, job_name: &str, hint: &str, pod: Option<PodView>, job_failed: bool) -> String {
+    async fn explain(
+        &self,
+        job_name: &str,
+        hint: &str,
+        pod: Option<PodView>,
+        job_failed: bool,
+    ) -> String {
         let mut pod = pod;
         let informative = |p: &PodView| p.terminated.is_some() || p.reason.is_some();
         if job_failed && !pod.as_ref().is_some_and(informative) {
             // the pod watch may lag the Job watch: read the pod once
             let lp = ListParams::default().labels(&format!("job-name={job_name}"));
-            if let Ok(list) = retry(&self.opts.backoff, "list pods", || self.pods.list(&lp)).await {
-                if let Some(p) = list.items.iter().map(PodView::from_pod).max_by_key(|p| informative(p)) {
-                    pod = Some(p);
-                }
+            if let Ok(list) = retry(&self.opts.backoff, "list pods", || self.pods.list(&lp)).await
+                && let Some(p) = list
+                    .items
+                    .iter()
+                    .map(PodView::from_pod)
+                    .max_by_key(|p| informative(p))
+            {
+                pod = Some(p);
             }
         }
         let mut msg = hint.to_string();
-        if let Some(p) = pod.filter(|p| p.terminated.is_some() || p.reason.is_some() || !p.phase.is_empty()) {
+        if let Some(p) =
+            pod.filter(|p| p.terminated.is_some() || p.reason.is_some() || !p.phase.is_empty())
+        {
             if !msg.is_empty() {
                 msg.push_str("; ");
             }
@@ -921,7 +957,14 @@ impl Inner {
             None => match self.read_status(&id).await {
                 Ok(Some(s)) => s,
                 Ok(None) => {
-                    let why = self.explain(&job_name, &hint, pod.clone(), job_failed || !hint.contains("succeeded")).await;
+                    let why = self
+                        .explain(
+                            &job_name,
+                            &hint,
+                            pod.clone(),
+                            job_failed || !hint.contains("succeeded"),
+                        )
+                        .await;
                     TaskStatus::failure(
                         &id,
                         format!("Peon did not report status successfully. {why}"),
@@ -931,10 +974,10 @@ impl Inner {
             },
         };
         status = status.with_duration(job.as_ref().map_or(-1, JobView::duration_ms));
-        if status.location.is_unknown() {
-            if let Some(l) = &location {
-                status = status.with_location(location_of(l));
-            }
+        if status.location.is_unknown()
+            && let Some(l) = &location
+        {
+            status = status.with_location(location_of(l));
         }
         let note = failure.clone().or_else(|| {
             (!status.is_success()).then(|| status.error_msg.clone().unwrap_or_default())
@@ -943,7 +986,9 @@ impl Inner {
         match tokio::time::timeout(self.config.log_save_timeout, save).await {
             Ok(Ok(())) => {}
             Ok(Err(e)) => tracing::warn!(task = %id, error = %e, "could not save the task log"),
-            Err(_) => tracing::warn!(task = %id, timeout_s = self.config.log_save_timeout.as_secs(), "saving the task log timed out (logSaveTimeout)"),
+            Err(_) => {
+                tracing::warn!(task = %id, timeout_s = self.config.log_save_timeout.as_secs(), "saving the task log timed out (logSaveTimeout)")
+            }
         }
         // on a timeout the capture may still be registered: drop it
         if let Some(c) = self.lock().captures.remove(&id) {
@@ -954,15 +999,30 @@ impl Inner {
 
     fn temp_file(&self, id: &str) -> Result<tempfile::NamedTempFile, RunnerError> {
         let mut b = tempfile::Builder::new();
-        let prefix = format!("{}-", id.chars().filter(|c| c.is_ascii_alphanumeric()).take(40).collect::<String>());
+        let prefix = format!(
+            "{}-",
+            id.chars()
+                .filter(|c| c.is_ascii_alphanumeric())
+                .take(40)
+                .collect::<String>()
+        );
         b.prefix(&prefix).suffix(".log");
-        let dir = self.opts.temp_dir.clone().unwrap_or_else(std::env::temp_dir);
+        let dir = self
+            .opts
+            .temp_dir
+            .clone()
+            .unwrap_or_else(std::env::temp_dir);
         b.tempfile_in(&dir).map_err(|e| RunnerError::io(dir, e))
     }
 
     /// Archives the task log: the full log from the API if the pod still has it, else what was
     /// captured while it ran, else a placeholder that says why there is none.
-    async fn save_logs(&self, id: &str, pod: Option<&PodView>, note: Option<String>) -> Result<(), RunnerError> {
+    async fn save_logs(
+        &self,
+        id: &str,
+        pod: Option<&PodView>,
+        note: Option<String>,
+    ) -> Result<(), RunnerError> {
         let capture = self.lock().captures.remove(id);
         if let Some(pod) = pod {
             let tmp = self.temp_file(id)?;
@@ -971,8 +1031,14 @@ impl Inner {
                 ..Default::default()
             };
             let fetched = async {
-                let reader = self.pods.log_stream(&pod.name, &lp).await.map_err(|e| e.to_string())?;
-                copy_limited(reader, tmp.path(), self.opts.log_capture_limit).await.map_err(|e| e.to_string())
+                let reader = self
+                    .pods
+                    .log_stream(&pod.name, &lp)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                copy_limited(reader, tmp.path(), self.opts.log_capture_limit)
+                    .await
+                    .map_err(|e| e.to_string())
             }
             .await;
             match fetched {
@@ -983,7 +1049,9 @@ impl Inner {
                     return self.logs.put_file(id, Artifact::Log, tmp.path()).await;
                 }
                 Ok(_) => {}
-                Err(e) => tracing::info!(task = %id, pod = %pod.name, error = %e, "pod log not readable; using the log captured while it ran"),
+                Err(e) => {
+                    tracing::info!(task = %id, pod = %pod.name, error = %e, "pod log not readable; using the log captured while it ran")
+                }
             }
         }
         if let Some(c) = capture {
@@ -996,7 +1064,10 @@ impl Inner {
             })
             .await;
             task.abort();
-            let len = tokio::fs::metadata(&c.file).await.map(|m| m.len()).unwrap_or(0);
+            let len = tokio::fs::metadata(&c.file)
+                .await
+                .map(|m| m.len())
+                .unwrap_or(0);
             if len > 0 {
                 let mut f = tokio::fs::OpenOptions::new()
                     .append(true)
@@ -1005,14 +1076,21 @@ impl Inner {
                     .map_err(|e| RunnerError::io(c.file.to_path_buf(), e))?;
                 let mut tail = String::new();
                 if c.truncated.load(std::sync::atomic::Ordering::Relaxed) {
-                    tail.push_str(&format!("\n[druid-k8s] log truncated at {} bytes\n", self.opts.log_capture_limit));
+                    tail.push_str(&format!(
+                        "\n[druid-k8s] log truncated at {} bytes\n",
+                        self.opts.log_capture_limit
+                    ));
                 }
                 tail.push_str(&format!(
                     "\n[druid-k8s] the pod's log could not be read after the task ended{}; this is the log captured while it ran\n",
                     note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default()
                 ));
-                f.write_all(tail.as_bytes()).await.map_err(|e| RunnerError::io(c.file.to_path_buf(), e))?;
-                f.flush().await.map_err(|e| RunnerError::io(c.file.to_path_buf(), e))?;
+                f.write_all(tail.as_bytes())
+                    .await
+                    .map_err(|e| RunnerError::io(c.file.to_path_buf(), e))?;
+                f.flush()
+                    .await
+                    .map_err(|e| RunnerError::io(c.file.to_path_buf(), e))?;
                 drop(f);
                 return self.logs.put_file(id, Artifact::Log, &c.file).await;
             }
@@ -1065,7 +1143,9 @@ impl Inner {
                 let still_running = {
                     let st = me.lock();
                     st.core.get(&tid).is_some_and(|e| e.phase == Phase::Running)
-                        && me.pod_store.state().iter().any(|p| p.name_any() == pod_name && PodView::from_pod(p).phase == "Running")
+                        && me.pod_store.state().iter().any(|p| {
+                            p.name_any() == pod_name && PodView::from_pod(p).phase == "Running"
+                        })
                 };
                 if !still_running || me.cancel.is_cancelled() {
                     return;
@@ -1076,7 +1156,14 @@ impl Inner {
             }
         });
         let mut st = self.lock();
-        if let Some(old) = st.captures.insert(id, Capture { file, task, truncated }) {
+        if let Some(old) = st.captures.insert(
+            id,
+            Capture {
+                file,
+                task,
+                truncated,
+            },
+        ) {
             old.task.abort();
         }
     }
@@ -1088,7 +1175,9 @@ impl Inner {
         restored: tokio::sync::oneshot::Sender<Vec<String>>,
     ) {
         let wc = watcher::Config::default().labels(&self.selector);
-        let mut stream = watcher::watcher(self.jobs.clone(), wc).default_backoff().boxed();
+        let mut stream = watcher::watcher(self.jobs.clone(), wc)
+            .default_backoff()
+            .boxed();
         let mut restored = Some(restored);
         let mut initial: Vec<Job> = Vec::new();
         let mut listed: HashSet<String> = HashSet::new();
@@ -1103,7 +1192,12 @@ impl Inner {
                 Ok(ev) => ev,
                 Err(e) => {
                     tracing::debug!(error = %e, "job watch error; the watcher retries");
-                    self.metrics.watch_restarts.get_or_create(&ResourceLabels { resource: "jobs".into() }).inc();
+                    self.metrics
+                        .watch_restarts
+                        .get_or_create(&ResourceLabels {
+                            resource: "jobs".into(),
+                        })
+                        .inc();
                     continue;
                 }
             };
@@ -1111,7 +1205,12 @@ impl Inner {
                 WatchEvent::Init => {
                     inits += 1;
                     if inits > 1 {
-                        self.metrics.watch_restarts.get_or_create(&ResourceLabels { resource: "jobs".into() }).inc();
+                        self.metrics
+                            .watch_restarts
+                            .get_or_create(&ResourceLabels {
+                                resource: "jobs".into(),
+                            })
+                            .inc();
                     }
                     listed.clear();
                 }
@@ -1146,7 +1245,10 @@ impl Inner {
                 Ok(JobPayload::Inline(t)) => t,
                 Ok(JobPayload::InStorage { task_id }) => {
                     match self.logs.get(&task_id, Artifact::TaskPayload).await {
-                        Ok(Some(b)) => match std::str::from_utf8(&b).map_err(|e| e.to_string()).and_then(|s| Task::from_json(s).map_err(|e| e.to_string())) {
+                        Ok(Some(b)) => match std::str::from_utf8(&b)
+                            .map_err(|e| e.to_string())
+                            .and_then(|s| Task::from_json(s).map_err(|e| e.to_string()))
+                        {
                             Ok(t) => t,
                             Err(e) => {
                                 tracing::warn!(job = %name, error = %e, "cannot parse task.json of a restored Job; skipping it");
@@ -1195,7 +1297,9 @@ impl Inner {
     /// The shared Pod watch.
     async fn watch_pods(self: Arc<Self>, mut writer: reflector::store::Writer<Pod>) {
         let wc = watcher::Config::default().labels(&self.selector);
-        let mut stream = watcher::watcher(self.pods.clone(), wc).default_backoff().boxed();
+        let mut stream = watcher::watcher(self.pods.clone(), wc)
+            .default_backoff()
+            .boxed();
         let mut inits = 0u64;
         loop {
             let next = tokio::select! {
@@ -1207,7 +1311,12 @@ impl Inner {
                 Ok(ev) => ev,
                 Err(e) => {
                     tracing::debug!(error = %e, "pod watch error; the watcher retries");
-                    self.metrics.watch_restarts.get_or_create(&ResourceLabels { resource: "pods".into() }).inc();
+                    self.metrics
+                        .watch_restarts
+                        .get_or_create(&ResourceLabels {
+                            resource: "pods".into(),
+                        })
+                        .inc();
                     continue;
                 }
             };
@@ -1215,7 +1324,12 @@ impl Inner {
                 WatchEvent::Init => {
                     inits += 1;
                     if inits > 1 {
-                        self.metrics.watch_restarts.get_or_create(&ResourceLabels { resource: "pods".into() }).inc();
+                        self.metrics
+                            .watch_restarts
+                            .get_or_create(&ResourceLabels {
+                                resource: "pods".into(),
+                            })
+                            .inc();
                     }
                 }
                 WatchEvent::InitApply(p) | WatchEvent::Apply(p) => {
@@ -1247,7 +1361,13 @@ impl Inner {
         self.metrics.slot_idle.set(i64::from(s.idle));
         self.metrics.slot_used.set(i64::from(s.used));
         self.metrics.jobs_active.set(st.core.jobs_held() as i64);
-        let mut counts: BTreeMap<&'static str, i64> = [("waiting", 0), ("pending", 0), ("running", 0), ("stopped", 0)].into();
+        let mut counts: BTreeMap<&'static str, i64> = [
+            ("waiting", 0),
+            ("pending", 0),
+            ("running", 0),
+            ("stopped", 0),
+        ]
+        .into();
         for e in st.core.entries() {
             let k = match e.phase {
                 Phase::Queued => "waiting",
@@ -1258,23 +1378,36 @@ impl Inner {
             *counts.entry(k).or_default() += 1;
         }
         for (k, v) in counts {
-            self.metrics.tasks.get_or_create(&StateLabels { state: k.into() }).set(v);
+            self.metrics
+                .tasks
+                .get_or_create(&StateLabels { state: k.into() })
+                .set(v);
         }
     }
 
     /// Deletes finished Jobs older than `taskCleanupDelay` (RFC 3339 `completionTime`; Jobs
     /// without one are skipped), every `taskCleanupInterval`, reading the reflector store.
     async fn cleanup_loop(self: Arc<Self>) {
-        let mut iv = tokio::time::interval(self.config.task_cleanup_interval.max(Duration::from_millis(10)));
+        let mut iv = tokio::time::interval(
+            self.config
+                .task_cleanup_interval
+                .max(Duration::from_millis(10)),
+        );
         loop {
             tokio::select! {
                 _ = self.cancel.cancelled() => return,
                 _ = iv.tick() => {}
             }
             let now = jiff::Timestamp::now();
-            for name in cleanup_candidates(&self.job_store.state(), now, self.config.task_cleanup_delay) {
+            for name in
+                cleanup_candidates(&self.job_store.state(), now, self.config.task_cleanup_delay)
+            {
                 let dp = DeleteParams::background();
-                match retry(&self.opts.backoff, "delete job", || self.jobs.delete(&name, &dp)).await {
+                match retry(&self.opts.backoff, "delete job", || {
+                    self.jobs.delete(&name, &dp)
+                })
+                .await
+                {
                     Ok(_) => tracing::info!(job = %name, "cleanup: deleted a finished Job"),
                     Err(kube::Error::Api(s)) if s.code == 404 => {}
                     Err(e) => tracing::warn!(job = %name, error = %e, "cleanup: cannot delete Job"),
@@ -1287,12 +1420,16 @@ impl Inner {
 /// Finished Jobs whose `completionTime` is older than `delay` (Jobs still active or without a
 /// completion time are kept).
 pub fn cleanup_candidates(jobs: &[Arc<Job>], now: jiff::Timestamp, delay: Duration) -> Vec<String> {
-    let Ok(cutoff) = now.checked_sub(jiff::SignedDuration::try_from(delay).unwrap_or(jiff::SignedDuration::MAX)) else {
+    let Ok(cutoff) =
+        now.checked_sub(jiff::SignedDuration::try_from(delay).unwrap_or(jiff::SignedDuration::MAX))
+    else {
         return Vec::new();
     };
     jobs.iter()
         .filter(|j| {
-            let Some(st) = j.status.as_ref() else { return false };
+            let Some(st) = j.status.as_ref() else {
+                return false;
+            };
             if st.active.unwrap_or(0) > 0 {
                 return false;
             }
@@ -1364,9 +1501,16 @@ mod tests {
         let mut c = RunnerConfig::for_namespace("druid");
         assert_eq!(peon_selector(&c), "druid.k8s.peons");
         c.overlord_namespace = "ov".into();
-        assert_eq!(peon_selector(&c), "druid.k8s.peons", "overlord adapters list every peon Job");
+        assert_eq!(
+            peon_selector(&c),
+            "druid.k8s.peons",
+            "overlord adapters list every peon Job"
+        );
         c.adapter_type = AdapterType::CustomTemplate;
-        assert_eq!(peon_selector(&c), "druid.k8s.peons,druid.overlord.namespace=ov");
+        assert_eq!(
+            peon_selector(&c),
+            "druid.k8s.peons,druid.overlord.namespace=ov"
+        );
     }
 
     #[tokio::test]

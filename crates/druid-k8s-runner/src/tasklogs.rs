@@ -123,7 +123,11 @@ impl FileTaskLogs {
             .join(format!("{task_id}.{}", artifact.file_name()))
     }
 
-    async fn write_atomic(&self, target: PathBuf, data: WriteSource<'_>) -> Result<(), RunnerError> {
+    async fn write_atomic(
+        &self,
+        target: PathBuf,
+        data: WriteSource<'_>,
+    ) -> Result<(), RunnerError> {
         tokio::fs::create_dir_all(&self.directory)
             .await
             .map_err(|e| RunnerError::io(&self.directory, e))?;
@@ -244,7 +248,11 @@ impl fmt::Debug for ObjectStoreTaskLogs {
 
 impl ObjectStoreTaskLogs {
     /// Task logs on an arbitrary object store; `bucket` is only used in messages.
-    pub fn new(store: Arc<dyn ObjectStore>, bucket: impl Into<String>, prefix: impl Into<String>) -> Self {
+    pub fn new(
+        store: Arc<dyn ObjectStore>,
+        bucket: impl Into<String>,
+        prefix: impl Into<String>,
+    ) -> Self {
         ObjectStoreTaskLogs {
             store,
             bucket: bucket.into(),
@@ -283,7 +291,11 @@ impl ObjectStoreTaskLogs {
             path: format!("s3://{}", settings.bucket),
             message: e.to_string(),
         })?;
-        Ok(Self::new(Arc::new(store), settings.bucket.clone(), settings.prefix.clone()))
+        Ok(Self::new(
+            Arc::new(store),
+            settings.bucket.clone(),
+            settings.prefix.clone(),
+        ))
     }
 
     fn key(&self, task_id: &str, artifact: Artifact) -> Result<ObjectPath, RunnerError> {
@@ -358,7 +370,11 @@ impl TaskLogs for ObjectStoreTaskLogs {
     ) -> BoxFuture<'a, Result<Option<Bytes>, RunnerError>> {
         Box::pin(async move {
             let key = self.key(task_id, artifact)?;
-            match self.store.get_opts(&key, object_store::GetOptions::default()).await {
+            match self
+                .store
+                .get_opts(&key, object_store::GetOptions::default())
+                .await
+            {
                 Ok(r) => r.bytes().await.map(Some).map_err(|e| self.err(&key, e)),
                 Err(object_store::Error::NotFound { .. }) => Ok(None),
                 Err(e) => Err(self.err(&key, e)),
@@ -392,7 +408,10 @@ mod tests {
             Some(&b"line 1\nline 2\n"[..])
         );
         for bad in ["", "..", "a/b", "a\\b"] {
-            assert!(logs.put(bad, Artifact::Log, Bytes::new()).await.is_err(), "{bad:?}");
+            assert!(
+                logs.put(bad, Artifact::Log, Bytes::new()).await.is_err(),
+                "{bad:?}"
+            );
         }
     }
 
@@ -404,8 +423,12 @@ mod tests {
         let d = dir.path().join("logs");
         assert!(d.join("t1.status.json").is_file());
         assert!(d.join("t1.log").is_file());
-        logs.put("t9", Artifact::TaskPayload, Bytes::from_static(b"{}")).await.unwrap();
-        logs.put("t9", Artifact::Report, Bytes::from_static(b"{}")).await.unwrap();
+        logs.put("t9", Artifact::TaskPayload, Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
+        logs.put("t9", Artifact::Report, Bytes::from_static(b"{}"))
+            .await
+            .unwrap();
         assert!(d.join("t9.task.json").is_file());
         assert!(d.join("t9.report.json").is_file());
         let mut names: Vec<_> = std::fs::read_dir(&d)
@@ -413,7 +436,10 @@ mod tests {
             .map(|e| e.unwrap().file_name().into_string().unwrap())
             .collect();
         names.sort();
-        assert_eq!(names, ["t1.log", "t1.status.json", "t9.report.json", "t9.task.json"]);
+        assert_eq!(
+            names,
+            ["t1.log", "t1.status.json", "t9.report.json", "t9.task.json"]
+        );
     }
 
     #[tokio::test]
@@ -430,12 +456,12 @@ mod tests {
             logs.location("t1", Artifact::TaskPayload),
             "s3://bucket/druid/tasklogs/t1/task.json"
         );
-        let no_prefix = ObjectStoreTaskLogs::new(
-            Arc::new(object_store::memory::InMemory::new()),
-            "b",
-            "",
+        let no_prefix =
+            ObjectStoreTaskLogs::new(Arc::new(object_store::memory::InMemory::new()), "b", "");
+        assert_eq!(
+            no_prefix.location("x", Artifact::Report),
+            "s3://b/x/report.json"
         );
-        assert_eq!(no_prefix.location("x", Artifact::Report), "s3://b/x/report.json");
     }
 
     #[test]

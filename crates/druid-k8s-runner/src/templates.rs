@@ -76,15 +76,27 @@ mod tests {
         ]));
         assert_eq!(src.keys(), ["base", "missing"]);
         assert!(src.contains("base") && !src.contains("other"));
-        let image = |t: PodTemplate| t.template.unwrap().spec.unwrap().containers[0].image.clone().unwrap();
+        let image = |t: PodTemplate| {
+            t.template.unwrap().spec.unwrap().containers[0]
+                .image
+                .clone()
+                .unwrap()
+        };
         assert_eq!(image(src.load("base").unwrap()), "druid:1");
         std::fs::write(&base, T1.replace("druid:1", "druid:2")).unwrap();
-        assert_eq!(image(src.load("base").unwrap()), "druid:2", "lazy loading: edits apply");
+        assert_eq!(
+            image(src.load("base").unwrap()),
+            "druid:2",
+            "lazy loading: edits apply"
+        );
         let errs = src.check_all();
         assert_eq!(errs.len(), 1);
         assert_eq!(errs[0].0, "missing");
         assert!(errs[0].1.to_string().contains("nope.yaml"), "{}", errs[0].1);
-        assert!(matches!(src.load("other"), Err(AdapterError::TemplateNotFound { .. })));
+        assert!(matches!(
+            src.load("other"),
+            Err(AdapterError::TemplateNotFound { .. })
+        ));
         std::fs::write(&base, "template: [").unwrap();
         assert!(src.load("base").is_err());
     }

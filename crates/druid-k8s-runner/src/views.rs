@@ -155,7 +155,9 @@ pub const FATAL_WAITING_REASONS: &[&str] = &[
 
 fn main_status(statuses: Option<&Vec<ContainerStatus>>) -> Option<&ContainerStatus> {
     let s = statuses?;
-    s.iter().find(|c| c.name == MAIN_CONTAINER).or_else(|| s.first())
+    s.iter()
+        .find(|c| c.name == MAIN_CONTAINER)
+        .or_else(|| s.first())
 }
 
 impl PodView {
@@ -203,11 +205,16 @@ impl PodView {
             job_name: md
                 .labels
                 .as_ref()
-                .and_then(|l| l.get("job-name").or_else(|| l.get("batch.kubernetes.io/job-name")))
+                .and_then(|l| {
+                    l.get("job-name")
+                        .or_else(|| l.get("batch.kubernetes.io/job-name"))
+                })
                 .cloned()
                 .unwrap_or_default(),
             phase: st.and_then(|s| s.phase.clone()).unwrap_or_default(),
-            pod_ip: st.and_then(|s| s.pod_ip.clone()).filter(|ip| !ip.is_empty()),
+            pod_ip: st
+                .and_then(|s| s.pod_ip.clone())
+                .filter(|ip| !ip.is_empty()),
             tls: md
                 .annotations
                 .as_ref()
@@ -248,7 +255,15 @@ impl PodView {
     /// A one-line explanation of how the pod ended (for failure messages), e.g.
     /// `pod [x] Failed (Evicted: The node was low on memory); container main terminated: OOMKilled, exit code 137`.
     pub fn describe_end(&self) -> String {
-        let mut s = format!("pod [{}] {}", self.name, if self.phase.is_empty() { "?" } else { &self.phase });
+        let mut s = format!(
+            "pod [{}] {}",
+            self.name,
+            if self.phase.is_empty() {
+                "?"
+            } else {
+                &self.phase
+            }
+        );
         if let Some(r) = &self.reason {
             s.push_str(&format!(" ({r}"));
             if let Some(m) = self.message.as_ref().filter(|m| !m.is_empty()) {
@@ -259,7 +274,11 @@ impl PodView {
         if let Some(t) = &self.terminated {
             s.push_str(&format!(
                 "; container {MAIN_CONTAINER} terminated: {}, exit code {}",
-                if t.reason.is_empty() { "unknown reason" } else { &t.reason },
+                if t.reason.is_empty() {
+                    "unknown reason"
+                } else {
+                    &t.reason
+                },
                 t.exit_code
             ));
             if !t.message.is_empty() {

@@ -15,7 +15,11 @@ async fn runs_a_task_to_success_and_archives_its_log() {
     let runner = env.runner(env.config(&[])).await;
     let mut events = runner.subscribe();
     let h = runner
-        .run(task("t-ok", 0, serde_json::json!({"durationMs": 200, "logLines": 3})))
+        .run(task(
+            "t-ok",
+            0,
+            serde_json::json!({"durationMs": 200, "logLines": 3}),
+        ))
         .unwrap();
     // idempotent: the same id gives the same handle and no second Job
     let h2 = runner.run(task("t-ok", 0, serde_json::json!({}))).unwrap();
@@ -34,7 +38,11 @@ async fn runs_a_task_to_success_and_archives_its_log() {
     while let Ok(e) = events.try_recv() {
         seen.push(e);
     }
-    assert!(seen.iter().any(|e| matches!(e, RunnerEvent::LocationChanged { task_id, .. } if task_id == "t-ok")));
+    assert!(
+        seen.iter().any(
+            |e| matches!(e, RunnerEvent::LocationChanged { task_id, .. } if task_id == "t-ok")
+        )
+    );
     assert!(seen.iter().any(|e| matches!(e, RunnerEvent::StatusChanged { status, .. } if status.status == TaskState::Success)));
     let states: Vec<_> = seen
         .iter()

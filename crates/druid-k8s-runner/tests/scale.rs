@@ -28,7 +28,10 @@ fn check_status(i: usize, st: &TaskStatus) {
     assert_eq!(st.id, id);
     if i % 7 == 3 {
         assert_eq!(st.status, TaskState::Failed, "{st:?}");
-        assert_eq!(st.error_msg.as_deref(), Some(format!("peon error of {id}").as_str()));
+        assert_eq!(
+            st.error_msg.as_deref(),
+            Some(format!("peon error of {id}").as_str())
+        );
     } else {
         assert_eq!(st.status, TaskState::Success, "{st:?}");
     }
@@ -44,7 +47,11 @@ async fn run_many(env: &Env, n: usize, capacity: usize, secs: u64) -> Vec<String
     let order = tokio::spawn(async move {
         let mut order = vec![];
         while let Ok(ev) = events.recv().await {
-            if let RunnerEvent::StateChanged { task_id, state: LifecycleState::Pending } = ev {
+            if let RunnerEvent::StateChanged {
+                task_id,
+                state: LifecycleState::Pending,
+            } = ev
+            {
                 order.push(task_id);
                 if order.len() == n {
                     break;
@@ -59,7 +66,11 @@ async fn run_many(env: &Env, n: usize, capacity: usize, secs: u64) -> Vec<String
             runner.run(task(&id, p, sim)).unwrap()
         })
         .collect();
-    let statuses = within(secs, futures::future::join_all(handles.into_iter().map(|h| h.status()))).await;
+    let statuses = within(
+        secs,
+        futures::future::join_all(handles.into_iter().map(|h| h.status())),
+    )
+    .await;
     for (i, st) in statuses.iter().enumerate() {
         check_status(i, st.as_ref().unwrap());
         // the overlord's TaskQueue shuts a task down once it completed
@@ -71,7 +82,11 @@ async fn run_many(env: &Env, n: usize, capacity: usize, secs: u64) -> Vec<String
         }
     })
     .await;
-    assert!(counter.max() <= capacity, "{} Jobs existed at once, capacity {capacity}", counter.max());
+    assert!(
+        counter.max() <= capacity,
+        "{} Jobs existed at once, capacity {capacity}",
+        counter.max()
+    );
     assert!(runner.known_tasks().is_empty());
     runner.stop();
     within(5, order).await.unwrap()
@@ -92,26 +107,34 @@ async fn two_hundred_tasks_with_capacity_twenty() {
         .collect();
     let mut sorted = later.clone();
     sorted.sort();
-    assert_eq!(later, sorted, "launch order must follow priority, then submission");
+    assert_eq!(
+        later, sorted,
+        "launch order must follow priority, then submission"
+    );
     assert_eq!(env.sim.stats().requests_for("create", "jobs"), 200);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_tasks_with_faults() {
-    let mut cfg = SimConfig::default();
-    cfg.faults = FaultConfig {
-        error_rates: [("*".to_string(), 0.05)].into(),
-        error_codes: vec![500, 429],
-        retry_after_seconds: 1,
-        watch_cut_after: Some(Duration::from_secs(2)),
-        watch_resume_gone_rate: 1.0,
-        ..FaultConfig::default()
+    let cfg = SimConfig {
+        faults: FaultConfig {
+            error_rates: [("*".to_string(), 0.05)].into(),
+            error_codes: vec![500, 429],
+            retry_after_seconds: 1,
+            watch_cut_after: Some(Duration::from_secs(2)),
+            watch_resume_gone_rate: 1.0,
+            ..FaultConfig::default()
+        },
+        ..SimConfig::default()
     };
     let env = Env::start(cfg).await;
     run_many(&env, 200, 20, 100).await;
     let stats = env.sim.stats();
     assert!(stats.injected_errors > 0, "{stats:?}");
-    assert!(stats.gone_answers > 0 && stats.watches_total > 4, "{stats:?}");
+    assert!(
+        stats.gone_answers > 0 && stats.watches_total > 4,
+        "{stats:?}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -141,7 +164,10 @@ async fn restart_with_fifty_tasks_in_flight() {
         }
     })
     .await;
-    assert!(r1.known_tasks().iter().all(|t| t.status.is_none()), "all 50 in flight at the stop");
+    assert!(
+        r1.known_tasks().iter().all(|t| t.status.is_none()),
+        "all 50 in flight at the stop"
+    );
     r1.stop();
     tokio::time::sleep(Duration::from_millis(2000)).await;
 
@@ -150,7 +176,11 @@ async fn restart_with_fifty_tasks_in_flight() {
     assert!(r2.known_tasks().iter().all(|t| t.restored));
     // the TaskQueue re-submits its active tasks: same handles, no new Jobs
     let handles: Vec<_> = tasks.iter().map(|t| r2.run(t.clone()).unwrap()).collect();
-    let statuses = within(30, futures::future::join_all(handles.into_iter().map(|h| h.status()))).await;
+    let statuses = within(
+        30,
+        futures::future::join_all(handles.into_iter().map(|h| h.status())),
+    )
+    .await;
     for (i, st) in statuses.into_iter().enumerate() {
         let st = st.unwrap();
         let id = format!("rs-{i:02}");
@@ -162,6 +192,10 @@ async fn restart_with_fifty_tasks_in_flight() {
             assert_eq!(st.status, TaskState::Success, "{st:?}");
         }
     }
-    assert_eq!(env.sim.stats().requests_for("create", "jobs"), 50, "exactly one create per task");
+    assert_eq!(
+        env.sim.stats().requests_for("create", "jobs"),
+        50,
+        "exactly one create per task"
+    );
     r2.stop();
 }

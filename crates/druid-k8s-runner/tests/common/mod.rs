@@ -6,8 +6,8 @@ use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use druid_k8s_model::config::{RawConfig, RunnerConfig};
 use druid_k8s_model::Task;
+use druid_k8s_model::config::{RawConfig, RunnerConfig};
 use druid_k8s_runner::{
     FileTaskLogs, FileTemplateSource, RunnerMetrics, RunnerOptions, RunnerParts, TaskRunner,
 };
@@ -49,7 +49,12 @@ impl Env {
         let template = dir.path().join("base.yaml");
         std::fs::write(&template, template_text).unwrap();
         let sim = Sim::start(cfg.task_logs_dir(&logs_dir)).await.unwrap();
-        Env { sim, dir, logs_dir, template }
+        Env {
+            sim,
+            dir,
+            logs_dir,
+            template,
+        }
     }
 
     pub fn kube_config(&self) -> kube::Config {
@@ -67,14 +72,20 @@ impl Env {
         let mut raw = RawConfig::new()
             .with("druid.indexer.runner.type", "k8s")
             .with("druid.indexer.runner.namespace", "druid")
-            .with("druid.indexer.runner.k8s.adapter.type", "customTemplateAdapter")
+            .with(
+                "druid.indexer.runner.k8s.adapter.type",
+                "customTemplateAdapter",
+            )
             .with(
                 "druid.indexer.runner.k8s.podTemplate.base",
                 self.template.display().to_string(),
             )
             .with("druid.indexer.task.encapsulatedTask", "true")
             .with("druid.indexer.logs.type", "file")
-            .with("druid.indexer.logs.directory", self.logs_dir.display().to_string());
+            .with(
+                "druid.indexer.logs.directory",
+                self.logs_dir.display().to_string(),
+            );
         for (k, v) in extra {
             raw.insert(*k, *v);
         }
@@ -82,7 +93,14 @@ impl Env {
     }
 
     pub async fn runner(&self, config: RunnerConfig) -> TaskRunner {
-        self.runner_with(config, RunnerOptions { tick: Duration::from_millis(100), ..Default::default() }).await
+        self.runner_with(
+            config,
+            RunnerOptions {
+                tick: Duration::from_millis(100),
+                ..Default::default()
+            },
+        )
+        .await
     }
 
     pub async fn runner_with(&self, config: RunnerConfig, options: RunnerOptions) -> TaskRunner {
@@ -116,10 +134,13 @@ pub fn task(id: &str, priority: i32, sim: serde_json::Value) -> Task {
     .unwrap()
 }
 
+/// Live Job names, the most at once, every name in order of appearance.
+type Seen = (HashSet<String>, usize, Vec<String>);
+
 /// Watches Jobs and records the most that existed at once, and every Job name seen.
 #[derive(Clone, Default)]
 pub struct JobCounter {
-    pub inner: Arc<Mutex<(HashSet<String>, usize, Vec<String>)>>,
+    pub inner: Arc<Mutex<Seen>>,
 }
 
 impl JobCounter {
