@@ -55,6 +55,13 @@ impl Selector {
         }
     }
 
+    /// Parses and checks one selector's JSON form.
+    pub fn from_value(value: &Value) -> Result<Self, ModelError> {
+        let mut errors = Vec::new();
+        let parsed = parse_selector(value, "", &mut errors);
+        finish(parsed, errors)
+    }
+
     /// The JSON form (absent conditions omitted).
     pub fn to_value(&self) -> Value {
         let mut obj = Map::new();
@@ -217,6 +224,13 @@ impl<'de> Deserialize<'de> for PodTemplateSelectStrategy {
 impl Serialize for Selector {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         self.to_value().serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Selector {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        Selector::from_value(&value).map_err(serde::de::Error::custom)
     }
 }
 
@@ -574,6 +588,19 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(e.contains("`selectors`: unknown field"), "{e}");
+    }
+
+    #[test]
+    fn single_selector() {
+        let s: Selector =
+            serde_json::from_str(r#"{"selectionKey":"a","type":["index"],"dataSource":null}"#)
+                .unwrap();
+        assert_eq!(s.task_type, Some(["index".to_owned()].into()));
+        assert_eq!(s.data_source, None);
+        let e = serde_json::from_str::<Selector>(r#"{"type":["index"]}"#)
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`selectionKey`: required"), "{e}");
     }
 
     #[test]
