@@ -598,7 +598,9 @@ pub fn is_valid_label_key(k: &str) -> bool {
 
 impl RunnerConfig {
     /// A configuration with every default and the given namespace (runner type `k8s`, single
-    /// container adapter, `file` task logs in `log`). Handy for tests and library users.
+    /// container adapter, `file` task logs in `log`), and `encapsulated_task = true` as a working
+    /// setup needs (properties that omit `druid.indexer.task.encapsulatedTask` read as false).
+    /// Handy for tests and library users.
     pub fn for_namespace(namespace: impl Into<String>) -> Self {
         Self {
             runner_type: RunnerType::K8s,
