@@ -134,6 +134,11 @@ fn bench(c: &mut Criterion) {
         });
     }
     group.finish();
+
+    // Where the overhead over the floor goes: the task JSON is serialised once per render.
+    c.bench_function("task_to_json_string_10kb", |b| {
+        b.iter(|| black_box(&task).to_json_string());
+    });
 }
 
 criterion_group!(benches, bench);
