@@ -14,7 +14,7 @@ use druid_k8s_runner::{
 use druid_k8s_sim::{Sim, SimConfig, SimHandle};
 use futures::StreamExt;
 use k8s_openapi::api::batch::v1::Job;
-use kube::runtime::watcher;
+use kube::runtime::{WatchStreamExt, watcher};
 
 pub const TEMPLATE: &str = r#"apiVersion: v1
 kind: PodTemplate
@@ -141,15 +141,29 @@ type Seen = (HashSet<String>, usize, Vec<String>);
 #[derive(Clone, Default)]
 pub struct JobCounter {
     pub inner: Arc<Mutex<Seen>>,
+    guard: Arc<AbortOnDrop>,
+}
+
+#[derive(Default)]
+struct AbortOnDrop(Option<tokio::task::AbortHandle>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        if let Some(h) = &self.0 {
+            h.abort();
+        }
+    }
 }
 
 impl JobCounter {
     pub fn spawn(client: kube::Client) -> JobCounter {
-        let c = JobCounter::default();
+        let mut c = JobCounter::default();
         let me = c.clone();
         let api: kube::Api<Job> = kube::Api::namespaced(client, "druid");
-        tokio::spawn(async move {
-            let mut s = watcher::watcher(api, watcher::Config::default()).boxed();
+        let task = tokio::spawn(async move {
+            let mut s = watcher::watcher(api, watcher::Config::default())
+                .default_backoff()
+                .boxed();
             // a relist replaces the set: Jobs deleted while the watch was down disappear
             let mut relist: Option<HashSet<String>> = None;
             while let Some(ev) = s.next().await {
@@ -184,6 +198,7 @@ impl JobCounter {
                 g.1 = g.1.max(g.0.len());
             }
         });
+        c.guard = Arc::new(AbortOnDrop(Some(task.abort_handle())));
         c
     }
 
