@@ -1,7 +1,7 @@
 //! Rendering cost per adapter for a ~10 KB task, against the floor of serialising the same Job
 //! plus gzip+base64 of the payload alone (work any renderer must do).
 //!
-//! Run: `cargo bench -p druid-k8s-adapters --bench render -- --warm-up-time 1 --measurement-time 3`
+//! Run: `cargo bench -p druid-k8s-adapters --bench render -- --warm-up-time 2 --measurement-time 5`
 
 use std::hint::black_box;
 
