@@ -208,7 +208,8 @@ pub enum TaskLogsConfig {
         prefix: String,
         /// `druid.indexer.logs.disableAcl`.
         disable_acl: bool,
-        /// `druid.s3.endpoint.url`.
+        /// `druid.s3.endpoint.url`, always with a scheme: a URL without one gets
+        /// `druid.s3.protocol` (default `https`), as Druid's S3 client does.
         endpoint_url: Option<String>,
         /// `druid.s3.endpoint.signingRegion`.
         signing_region: Option<String>,
@@ -1137,7 +1138,7 @@ fn read_task_logs(r: &mut Reader<'_>, c: &mut RunnerConfig) {
                 bucket: bucket.unwrap_or_default(),
                 prefix: prefix.unwrap_or_default(),
                 disable_acl: r.bool("druid.indexer.logs.disableAcl", false),
-                endpoint_url: r.get("druid.s3.endpoint.url").map(str::to_owned),
+                endpoint_url: s3_endpoint(r),
                 signing_region: r.get("druid.s3.endpoint.signingRegion").map(str::to_owned),
                 path_style_access: r.bool("druid.s3.enablePathStyleAccess", false),
                 access_key: r.get("druid.s3.accessKey").map(Secret::new),
@@ -1149,6 +1150,29 @@ fn read_task_logs(r: &mut Reader<'_>, c: &mut RunnerConfig) {
             format!("\"{other}\" task logs are not supported by druid-k8s; expected `file` or `s3` (the runner reads each peon's status.json from task-log storage)"),
         ),
     }
+}
+
+/// `druid.s3.endpoint.url` with a scheme (`druid.s3.protocol`, default https, when missing).
+fn s3_endpoint(r: &mut Reader<'_>) -> Option<String> {
+    let protocol_key = "druid.s3.protocol";
+    let protocol = match r.get(protocol_key) {
+        None => "https",
+        Some(p) if p.eq_ignore_ascii_case("http") => "http",
+        Some(p) if p.eq_ignore_ascii_case("https") => "https",
+        Some(p) => {
+            r.error(
+                protocol_key,
+                format!("\"{p}\" is not a protocol; expected `http` or `https`"),
+            );
+            "https"
+        }
+    };
+    let url = r.get("druid.s3.endpoint.url")?;
+    Some(if url.contains("://") {
+        url.to_owned()
+    } else {
+        format!("{protocol}://{url}")
+    })
 }
 
 fn read_k8s_and_worker(r: &mut Reader<'_>, c: &mut RunnerConfig) {

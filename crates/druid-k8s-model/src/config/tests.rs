@@ -486,3 +486,36 @@ fn overlord_namespace_must_be_a_label_value() {
     assert_eq!(c.overlord_namespace_label_value(), "druid-overlord");
     assert_eq!(check("").unwrap().overlord_namespace_label_value(), "druid");
 }
+
+#[test]
+fn s3_endpoint_gets_a_scheme() {
+    let endpoint = |extra: &str| {
+        match check(&format!(
+        "druid.indexer.logs.type=s3\ndruid.indexer.logs.s3Bucket=b\ndruid.indexer.logs.s3Prefix=p\n{extra}"
+    ))
+    .unwrap()
+    .task_logs
+    {
+        TaskLogsConfig::S3 { endpoint_url, .. } => endpoint_url,
+        other => panic!("{other:?}"),
+    }
+    };
+    assert_eq!(endpoint(""), None);
+    assert_eq!(
+        endpoint("druid.s3.endpoint.url=minio:9000\ndruid.s3.protocol=http\n").as_deref(),
+        Some("http://minio:9000")
+    );
+    assert_eq!(
+        endpoint("druid.s3.endpoint.url=s3.example.com\n").as_deref(),
+        Some("https://s3.example.com")
+    );
+    assert_eq!(
+        endpoint("druid.s3.endpoint.url=http://127.0.0.1:9000\n").as_deref(),
+        Some("http://127.0.0.1:9000")
+    );
+    assert_one_error(
+        "druid.indexer.logs.type=s3\ndruid.indexer.logs.s3Bucket=b\ndruid.indexer.logs.s3Prefix=p\ndruid.s3.protocol=ftp\n",
+        "druid.s3.protocol",
+        "`http` or `https`",
+    );
+}
