@@ -38,7 +38,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
-use druid_k8s_model::{PodTemplateSelectStrategy, Selector, Task};
+use druid_k8s_model::{DynamicConfig, PodTemplateSelectStrategy, RunnerConfig, Selector, Task};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -401,6 +401,34 @@ pub fn select(
             base(SelectionReason::NoSelectorMatched { misses })
         }
     }
+}
+
+/// [`select`] with the runner's settings: the configured `pod_templates`, the effective
+/// strategy of `dynamic` (the default strategy when none is stored) and
+/// `allowTaskPodTemplateSelection`.
+///
+/// ```
+/// use druid_k8s_model::{RunnerConfig, Task};
+/// let mut config = RunnerConfig::for_namespace("druid");
+/// config.pod_templates.insert("base".into(), "/t/base.yaml".into());
+/// config.pod_templates.insert("index_kafka".into(), "/t/kafka.yaml".into());
+/// let task = Task::from_json(r#"{"id":"t","type":"index_kafka"}"#).unwrap();
+/// let selection = druid_k8s_select::select_with_config(&task, &config, None).unwrap();
+/// assert_eq!(selection.key, "index_kafka");
+/// ```
+pub fn select_with_config(
+    task: &Task,
+    config: &RunnerConfig,
+    dynamic: Option<&DynamicConfig>,
+) -> Result<Selection, SelectError> {
+    let strategy = DynamicConfig::effective_strategy(dynamic);
+    let has = template_map(&config.pod_templates);
+    select(
+        task,
+        &strategy,
+        &has,
+        config.allow_task_pod_template_selection,
+    )
 }
 
 /// A `has_template` function for a fixed set of keys.
