@@ -819,13 +819,26 @@ impl Inner {
 
     async fn launch(self: Arc<Self>, id: String, job_name: String) {
         let result = self.try_launch(&id, &job_name).await;
+        let adopted = matches!(result, Ok(true));
         if let Err(e) = &result {
             tracing::warn!(task = %id, job = %job_name, error = %e, "launch failed");
         }
-        self.dispatch(Event::Launched { id, result });
+        self.dispatch(Event::Launched {
+            id,
+            result: result.map(|_| ()),
+        });
+        if adopted {
+            // the Job existed already and may not change again (it may even have finished):
+            // feed its current state instead of waiting for a watch event
+            if let Ok(job) = retry(&self.opts.backoff, "get job", || self.jobs.get(&job_name)).await
+            {
+                self.dispatch(Event::JobApplied(JobView::from_job(&job)));
+            }
+        }
     }
 
-    async fn try_launch(&self, id: &str, job_name: &str) -> Result<(), String> {
+    /// Creates the Job; `Ok(true)` when it existed already (409) and was adopted.
+    async fn try_launch(&self, id: &str, job_name: &str) -> Result<bool, String> {
         let task = {
             let st = self.lock();
             st.core.get(id).map(|e| e.task.clone())
@@ -852,10 +865,10 @@ impl Inner {
         })
         .await
         {
-            Ok(_) => Ok(()),
+            Ok(_) => Ok(false),
             // already exists: the Job of this task id is there (an earlier attempt, or another
             // runner instance): adopt it
-            Err(kube::Error::Api(s)) if s.code == 409 => Ok(()),
+            Err(kube::Error::Api(s)) if s.code == 409 => Ok(true),
             Err(e) => Err(format!("Error when creating K8s job [{job_name}]: {e}")),
         }
     }

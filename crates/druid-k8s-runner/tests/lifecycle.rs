@@ -66,3 +66,38 @@ async fn runs_a_task_to_success_and_archives_its_log() {
     .await;
     runner.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_existing_job_is_adopted_on_409_even_when_it_already_finished() {
+    let env = Env::start(SimConfig::default()).await;
+    // debugJobs keeps the finished Job; forgetting the task and running the same id again
+    // must adopt that Job (409), not hang and not create a second one
+    let runner = env
+        .runner(env.config(&[("druid.indexer.runner.debugJobs", "true")]))
+        .await;
+    let first = within(
+        20,
+        runner
+            .run(task("t-again", 0, serde_json::json!({"durationMs": 50})))
+            .unwrap()
+            .status(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(first.status, TaskState::Success);
+    runner.shutdown("t-again", "done");
+    assert!(runner.task("t-again").is_none());
+    let again = within(
+        20,
+        runner
+            .run(task("t-again", 0, serde_json::json!({})))
+            .unwrap()
+            .status(),
+    )
+    .await
+    .unwrap();
+    assert_eq!(again.status, TaskState::Success);
+    let stats = env.sim.stats();
+    assert_eq!(stats.objects.get("jobs.batch"), Some(&1), "{stats:?}");
+    runner.stop();
+}
