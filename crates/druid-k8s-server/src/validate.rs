@@ -121,10 +121,15 @@ where
         report
             .stderr
             .extend(config.warnings.iter().map(|w| format!("warning: {w}")));
-        if let Some(PodTemplateSelectStrategy::SelectorBased { selectors }) = dynamic
+        let strategy = dynamic
             .as_ref()
-            .and_then(|d| d.pod_template_select_strategy.as_ref())
-        {
+            .and_then(|d| d.pod_template_select_strategy.as_ref());
+        if strategy.is_some() && config.adapter_type != AdapterType::CustomTemplate {
+            report.stderr.push(format!(
+                "warning: {DYNAMIC_CONFIG_KEY}: `podTemplateSelectStrategy` is only used by the customTemplateAdapter; ignored with `{}`",
+                config.adapter_type
+            ));
+        } else if let Some(PodTemplateSelectStrategy::SelectorBased { selectors }) = strategy {
             for (i, s) in selectors.iter().enumerate() {
                 if !config.pod_templates.contains_key(&s.selection_key) {
                     report.stderr.push(format!(
@@ -343,6 +348,23 @@ mod tests {
         assert_eq!(r.stderr.len(), 1, "{r:?}");
         assert!(
             r.stderr[0].starts_with("error: druid.plaintextPort: "),
+            "{r:?}"
+        );
+    }
+
+    #[test]
+    fn strategy_without_template_adapter_is_a_warning() {
+        let r = check(
+            BASE,
+            NO_ENV,
+            Some(r#"{"podTemplateSelectStrategy":{"type":"default"},"capacity":3}"#),
+            None,
+        )
+        .unwrap();
+        assert!(r.ok);
+        assert_eq!(r.stderr.len(), 1, "{r:?}");
+        assert!(
+            r.stderr[0].contains("only used by the customTemplateAdapter"),
             "{r:?}"
         );
     }
