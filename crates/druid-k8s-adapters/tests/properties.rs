@@ -2,7 +2,12 @@
 
 use druid_k8s_adapters::payload::{self, MAX_INLINE_PAYLOAD_CHARS};
 use druid_k8s_adapters::sizing::container_memory_bytes;
-use druid_k8s_adapters::{generic_label, job_name, task_id_label};
+use druid_k8s_adapters::{
+    InMemoryTemplateSource, JobPayload, RenderRequest, generic_label, job_name, render,
+    task_from_job, task_id_from_job, task_id_label,
+};
+use druid_k8s_model::Task;
+use druid_k8s_model::config::{RawConfig, RunnerConfig};
 use proptest::prelude::*;
 
 /// DNS-1123 label: `[a-z0-9]([-a-z0-9]*[a-z0-9])?`, at most 63 characters.
@@ -57,7 +62,7 @@ fn expected_memory(heap: u64, direct: u64) -> u64 {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(512))]
+    #![proptest_config(ProptestConfig::with_cases(256))]
 
     #[test]
     fn job_names_are_dns_labels(id in "\\PC{0,200}", prefix in prop_oneof![Just(String::new()), "\\PC{0,40}"]) {
@@ -120,6 +125,52 @@ proptest! {
         let heap = sizes.last().map(|s| s.1).unwrap_or_default();
         let direct = dbbs[..dbbs.len().min(sizes.len())].last().map_or(heap, |d| d.1);
         prop_assert_eq!(container_memory_bytes(&opts).unwrap(), expected_memory(heap, direct));
+    }
+}
+
+fn template_config() -> RunnerConfig {
+    let raw = RawConfig::from_properties(
+        "druid.indexer.runner.type=k8s\n\
+         druid.indexer.runner.namespace=ns\n\
+         druid.indexer.runner.k8s.adapter.type=customTemplateAdapter\n\
+         druid.indexer.runner.k8s.podTemplate.base=/unused\n",
+    )
+    .unwrap();
+    RunnerConfig::from_raw(&raw).unwrap()
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(64))]
+
+    /// Through the public API: any task id, type and datasource give a Job whose name and every
+    /// label value are valid, and restore reads back the same task.
+    #[test]
+    fn rendered_jobs_are_valid_and_restorable(
+        id in "\\PC{1,120}",
+        task_type in "[a-z_]{1,20}",
+        data_source in "\\PC{0,100}",
+        group in prop::option::of("\\PC{1,80}"),
+    ) {
+        let config = template_config();
+        let mut templates = InMemoryTemplateSource::new();
+        templates
+            .insert_yaml("base", "template:\n  spec:\n    containers:\n    - {name: main, image: x}\n")
+            .unwrap();
+        let mut value = serde_json::json!({"type": task_type, "id": id, "dataSource": data_source});
+        if let Some(group) = &group {
+            value["groupId"] = group.clone().into();
+        }
+        let task = Task::from_value(value).unwrap();
+        let rendered = render(&RenderRequest::new(&config, &task).with_templates(&templates)).unwrap();
+        let job = rendered.job;
+        let name = job.metadata.name.clone().unwrap();
+        prop_assert!(is_dns1123_label(&name), "{name:?}");
+        let pod_labels = job.spec.as_ref().unwrap().template.metadata.as_ref().unwrap().labels.clone().unwrap();
+        for (key, value) in job.metadata.labels.iter().flatten().chain(pod_labels.iter()) {
+            prop_assert!(is_label_value(value), "{key}={value:?}");
+        }
+        prop_assert_eq!(task_id_from_job(&job).unwrap(), id);
+        prop_assert_eq!(task_from_job(&job).unwrap(), JobPayload::Inline(task));
     }
 }
 
