@@ -283,3 +283,48 @@ async fn cleanup_loop_deletes_old_finished_jobs_kept_by_debug_jobs() {
     .await;
     runner.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn live_reports_come_from_the_peon_while_it_runs() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let env = Env::start(SimConfig::default()).await;
+    let runner = env.runner(env.config(&[])).await;
+    let h = runner
+        .run(task("t-rep", 0, serde_json::json!({"durationMs": 30000})))
+        .unwrap();
+    wait_running(&runner, "t-rep").await;
+    let loc = runner.location("t-rep");
+    assert_eq!(loc.port, 8100);
+    // play the peon's chat handler on the pod's (loopback) address
+    let host = loc.host.clone().unwrap();
+    assert!(
+        host.starts_with("127."),
+        "the simulator's pod IPs are loopback: {host}"
+    );
+    let listener = tokio::net::TcpListener::bind((host.as_str(), 8100))
+        .await
+        .unwrap();
+    let server = tokio::spawn(async move {
+        let (mut sock, _) = listener.accept().await.unwrap();
+        let mut buf = vec![0u8; 4096];
+        let n = sock.read(&mut buf).await.unwrap();
+        let req = String::from_utf8_lossy(&buf[..n]).to_string();
+        let body = r#"{"ingestionStatsAndErrors":{"payload":{"ingestionState":"BUILD_SEGMENTS"}}}"#;
+        let resp = format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        );
+        sock.write_all(resp.as_bytes()).await.unwrap();
+        req
+    });
+    let rep = within(10, runner.reports("t-rep")).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&rep).contains("BUILD_SEGMENTS"));
+    let req = server.await.unwrap();
+    assert!(
+        req.starts_with("GET /druid/worker/v1/chat/t-rep/liveReports HTTP/1.1"),
+        "{req}"
+    );
+    runner.shutdown("t-rep", "test over");
+    within(20, h.status()).await.unwrap();
+    runner.stop();
+}
