@@ -135,6 +135,21 @@ async fn submit_status_logs_reports_and_shutdown() {
         cluster.jobs().await
     );
 
+    // finished tasks no longer hold slots (the runner forgets them once recorded)
+    let mut used = serde_json::Value::Null;
+    for _ in 0..100 {
+        used = http
+            .get("/druid/indexer/v1/totalWorkerCapacity")
+            .await
+            .json()["usedClusterCapacity"]
+            .clone();
+        if used == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert_eq!(used, 0);
+
     // lists
     let complete = http
         .get("/druid/indexer/v1/tasks?state=complete")

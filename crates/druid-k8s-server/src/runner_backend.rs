@@ -328,6 +328,8 @@ impl TaskBackend for RunnerBackend {
     }
 }
 
+const COMPLETED: &str = "task completed; status recorded";
+
 fn status_update(status: &TaskStatus) -> StatusUpdate {
     StatusUpdate {
         status_code: status.status.as_str().to_owned(),
@@ -367,6 +369,10 @@ pub async fn attach(
                 Ok(RunnerEvent::StatusChanged { status, .. }) => {
                     if let Err(e) = record_final(&app, &status).await {
                         tracing::error!(task = %status.id, error = %e, "recording a status failed");
+                    } else if status.is_complete() {
+                        // as Druid's TaskQueue does: the runner forgets the finished task and
+                        // deletes its Job (unless debugJobs)
+                        backend.runner.shutdown(&status.id, COMPLETED);
                     }
                 }
                 Ok(RunnerEvent::LocationChanged { task_id, location }) => {
@@ -422,6 +428,9 @@ pub async fn reconcile(app: &App, backend: &RunnerBackend) -> Result<(), ServerE
         }
         if let Some(status) = &info.status {
             record_final(app, status).await?;
+            if status.is_complete() {
+                backend.runner.shutdown(&status.id, COMPLETED);
+            }
         }
     }
     let active = app
