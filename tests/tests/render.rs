@@ -52,6 +52,19 @@ fn env<'a>(job: &'a Job, name: &str) -> Option<&'a k8s_openapi::api::core::v1::E
         .find(|e| e.name == name)
 }
 
+/// Removes the indentation common to all non-blank lines (code blocks inside list items).
+fn dedent(text: &str) -> String {
+    let indent = text
+        .lines()
+        .filter(|l| !l.trim().is_empty())
+        .map(|l| l.len() - l.trim_start().len())
+        .min()
+        .unwrap_or(0);
+    text.lines()
+        .map(|l| format!("{}\n", l.get(indent..).unwrap_or("")))
+        .collect()
+}
+
 /// Every PodTemplate example of the seed documents (Druid's docs), with the image version
 /// placeholder replaced. Empty when the seeds are not next to the repository.
 fn seed_pod_templates() -> Vec<(String, String)> {
@@ -65,10 +78,8 @@ fn seed_pod_templates() -> Vec<(String, String)> {
     for file in files {
         let text = std::fs::read_to_string(&file).expect("seed is text");
         for (i, block) in text.split("```").enumerate() {
-            let body = block
-                .strip_prefix("yaml")
-                .unwrap_or(block)
-                .trim_start_matches('\n');
+            let body = dedent(block.strip_prefix("yaml").unwrap_or(block));
+            let body = body.trim_start_matches('\n');
             if i % 2 == 1 && body.starts_with("apiVersion: \"v1\"\nkind: \"PodTemplate\"") {
                 let name = format!(
                     "{}#{i}",
@@ -105,6 +116,10 @@ fn template_properties(dir: &Path, base: &Path) -> PathBuf {
 #[test]
 fn seed_pod_template_renders() {
     let mut templates = seed_pod_templates();
+    if workspace_root().join("../shared/seeds").is_dir() {
+        // Both seed documents carry an example PodTemplate.
+        assert_eq!(templates.len(), 2, "seed templates found: {templates:?}");
+    }
     let committed = std::fs::read_to_string(workspace_root().join("examples/templates/base.yaml"))
         .expect("examples/templates/base.yaml exists");
     if let Some((_, first)) = templates.iter().find(|(n, _)| n.starts_with("001")) {
