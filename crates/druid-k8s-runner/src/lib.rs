@@ -61,5 +61,7 @@ pub use metrics::RunnerMetrics;
 pub use runner::{
     LogStream, RunnerEvent, RunnerOptions, RunnerParts, TaskHandle, TaskInfo, TaskRunner,
 };
-pub use tasklogs::{Artifact, FileTaskLogs, ObjectStoreTaskLogs, S3Settings, TaskLogs};
+pub use tasklogs::{
+    Artifact, FileTaskLogs, ObjectStoreTaskLogs, S3Settings, TaskLogs, task_logs_from_config,
+};
 pub use templates::FileTemplateSource;

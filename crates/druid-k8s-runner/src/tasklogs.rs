@@ -383,6 +383,38 @@ impl TaskLogs for ObjectStoreTaskLogs {
     }
 }
 
+/// Task-log storage from Druid's `druid.indexer.logs.*` settings (as parsed by the model).
+/// An `http://` S3 endpoint allows plain HTTP (S3-compatible stores such as MinIO).
+pub fn task_logs_from_config(
+    config: &druid_k8s_model::config::TaskLogsConfig,
+) -> Result<Arc<dyn TaskLogs>, RunnerError> {
+    use druid_k8s_model::config::TaskLogsConfig;
+    match config {
+        TaskLogsConfig::File { directory } => Ok(Arc::new(FileTaskLogs::new(directory.clone()))),
+        TaskLogsConfig::S3 {
+            bucket,
+            prefix,
+            endpoint_url,
+            signing_region,
+            path_style_access,
+            access_key,
+            secret_key,
+            ..
+        } => Ok(Arc::new(ObjectStoreTaskLogs::s3(&S3Settings {
+            bucket: bucket.clone(),
+            prefix: prefix.clone(),
+            region: signing_region.clone(),
+            endpoint: endpoint_url.clone(),
+            path_style: *path_style_access,
+            allow_http: endpoint_url
+                .as_deref()
+                .is_some_and(|e| e.starts_with("http://")),
+            access_key_id: access_key.as_ref().map(|k| k.expose().to_string()),
+            secret_access_key: secret_key.as_ref().map(|k| k.expose().to_string()),
+        })?)),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -461,6 +493,35 @@ mod tests {
         assert_eq!(
             no_prefix.location("x", Artifact::Report),
             "s3://b/x/report.json"
+        );
+    }
+
+    #[tokio::test]
+    async fn from_druid_settings() {
+        use druid_k8s_model::config::{Secret, TaskLogsConfig};
+        let dir = tempfile::tempdir().unwrap();
+        let f = task_logs_from_config(&TaskLogsConfig::File {
+            directory: dir.path().to_path_buf(),
+        })
+        .unwrap();
+        assert_eq!(f.backend(), "file");
+        assert!(f.location("t", Artifact::Status).ends_with("t.status.json"));
+        let s3 = task_logs_from_config(&TaskLogsConfig::S3 {
+            bucket: "b".into(),
+            prefix: "p/q".into(),
+            disable_acl: false,
+            endpoint_url: Some("http://127.0.0.1:9000".into()),
+            signing_region: Some("us-east-1".into()),
+            path_style_access: true,
+            access_key: Some(Secret::new("AK")),
+            secret_key: Some(Secret::new("SK")),
+        })
+        .unwrap();
+        assert_eq!(s3.backend(), "s3");
+        assert_eq!(s3.location("t", Artifact::Log), "s3://b/p/q/t/log");
+        assert!(
+            !format!("{s3:?}").contains("SK"),
+            "no secret in Debug: {s3:?}"
         );
     }
 
