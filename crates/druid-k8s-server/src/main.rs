@@ -28,7 +28,7 @@ enum Command {
     Render(render::RenderArgs),
     /// Run the Kubernetes API simulator (Job controller, scheduler, simulated peons) on
     /// 127.0.0.1; prints its URL and writes a kubeconfig.
-    Sim(sim::SimArgs),
+    Sim(Box<sim::SimArgs>),
     /// Serve Druid's overlord task API and the runner's dynamic config over HTTP, running tasks
     /// as Kubernetes Jobs (kubeconfig or in-cluster access); stops on SIGTERM/Ctrl-C, leaving
     /// Jobs running.
