@@ -7,13 +7,20 @@ use std::process::{Command, Output};
 use druid_k8s_tests::{druid_k8s_bin, workspace_root};
 use k8s_openapi::api::batch::v1::Job;
 
-fn render(args: &[&str]) -> Output {
+/// Runs `druid-k8s render` with an empty environment (no stray `druid_*` variables) plus `env`.
+fn render_with_env(args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(druid_k8s_bin())
         .arg("render")
         .args(args)
+        .env_clear()
+        .envs(env.iter().copied())
         .current_dir(workspace_root())
         .output()
         .expect("druid-k8s runs")
+}
+
+fn render(args: &[&str]) -> Output {
+    render_with_env(args, &[])
 }
 
 fn stdout(out: &Output) -> String {
@@ -287,6 +294,38 @@ fn explain_shows_how_the_pod_was_sized() {
     );
     assert!(text.contains("# cpu: 1500m"), "{text}");
     assert!(text.contains("# sidecars: kubexit\n"), "{text}");
+}
+
+#[test]
+fn druid_env_vars_override_the_file_unless_ignored() {
+    let args = [
+        "--config",
+        "examples/render-overlord.properties",
+        "--task",
+        "examples/tasks/noop.json",
+        "--overlord-pod",
+        "examples/overlord-pod.yaml",
+        "-o",
+        "json",
+    ];
+    let cpu = |out: &Output| {
+        let job = job_from_json(out);
+        let spec = job.spec.unwrap().template.spec.unwrap();
+        spec.containers[0]
+            .resources
+            .as_ref()
+            .unwrap()
+            .limits
+            .as_ref()
+            .unwrap()["cpu"]
+            .0
+            .clone()
+    };
+    let env = [("druid_indexer_runner_cpuCoreInMicro", "750")];
+    assert_eq!(cpu(&ok(render_with_env(&args, &env))), "750m");
+    let mut ignoring = args.to_vec();
+    ignoring.push("--ignore-env");
+    assert_eq!(cpu(&ok(render_with_env(&ignoring, &env))), "1500m");
 }
 
 #[test]

@@ -1,6 +1,7 @@
 //! `druid-k8s render`: print the Job that a task would get, without a cluster.
 //!
-//! Reads `runtime.properties` (the same keys as the overlord), the task JSON, and the overlord's
+//! Reads `runtime.properties` (the same keys as the overlord, with `druid_*` environment
+//! variables on top unless `--ignore-env`), the task JSON, and the overlord's
 //! pod YAML (overlord adapters) or the configured pod-template files (custom template adapter),
 //! and prints the Job as YAML or JSON. `--explain` adds which adapter, template and selector were
 //! used. Bad input exits with status 1 and a message naming the file and field.
@@ -31,6 +32,10 @@ pub struct RenderArgs {
     /// The overlord's runtime.properties (`druid.indexer.runner.*`, `druid.indexer.task.*`).
     #[arg(long, value_name = "FILE")]
     pub config: PathBuf,
+    /// Ignore `druid_*` environment variables (by default they override the file, as in Druid's
+    /// image).
+    #[arg(long)]
+    pub ignore_env: bool,
     /// The task JSON (as submitted to Druid).
     #[arg(long, value_name = "FILE")]
     pub task: PathBuf,
@@ -56,7 +61,15 @@ fn read(path: &Path, what: &str) -> anyhow::Result<String> {
 /// Runs `druid-k8s render`, writing the Job to stdout.
 pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let properties = read(&args.config, "--config")?;
-    let raw = RawConfig::from_properties(&properties)
+    let env: Vec<(String, String)> = if args.ignore_env {
+        Vec::new()
+    } else {
+        // Non-UTF-8 variables cannot be Druid properties; skip them.
+        std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect()
+    };
+    let raw = RawConfig::load(&properties, env)
         .with_context(|| format!("--config {}", args.config.display()))?;
     let config = RunnerConfig::from_raw(&raw)
         .map_err(|e| anyhow::anyhow!("{e}"))
