@@ -472,6 +472,14 @@ async fn serve_resource(
             let dry = dry_run(q)?;
             let ns = r.ns.as_deref();
             let obj = core.create(kind, ns, v, dry)?;
+            if !dry {
+                let name = obj
+                    .pointer("/metadata/name")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default();
+                let ns = obj.pointer("/metadata/namespace").and_then(Value::as_str);
+                core.counters.created(KINDS[kind].plural, ns, name);
+            }
             Ok(json_response(StatusCode::CREATED, &obj))
         }
         "update" => {
