@@ -29,6 +29,7 @@
 mod duration;
 mod keys;
 mod raw;
+mod reference;
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -47,6 +48,7 @@ pub use raw::{
     ENV_PREFIX, RawConfig, Source, env_to_property, property_round_trips_through_env,
     property_to_env,
 };
+pub use reference::{PROPERTIES, PropertyDoc, reference_markdown, undocumented_runner_keys};
 
 /// Druid's default kubexit image (the code's default; the docs say `:latest`).
 pub const DEFAULT_KUBEXIT_IMAGE: &str = "karlkfi/kubexit:v0.3.2";
@@ -317,6 +319,27 @@ pub struct K8sAndWorkerConfig {
     pub runner_strategy: RunnerStrategy,
     /// The worker runner.
     pub worker_type: WorkerType,
+    /// `k8sAndWorker.workers` (druid-k8s): the MiddleManagers/Indexers to use, comma-separated
+    /// `host:port` entries (optionally `http://` or `https://` first). Default: none.
+    pub workers: Vec<String>,
+    /// `k8sAndWorker.workerCapacity` (druid-k8s): task slots of each listed worker (its
+    /// `druid.worker.capacity`). Default 1.
+    pub worker_capacity: u32,
+    /// `druid.indexer.runner.minWorkerVersion`: workers with a lower version get no tasks.
+    /// Default `"0"`.
+    pub min_worker_version: String,
+    /// `druid.indexer.runner.taskAssignmentTimeout`: how long an assigned task may go
+    /// unannounced by its worker before it fails. Default `PT5M`.
+    pub task_assignment_timeout: Duration,
+    /// `druid.indexer.runner.taskCleanupTimeout`: how long a worker may be unreachable before
+    /// its tasks fail. Default `PT15M`.
+    pub task_cleanup_timeout: Duration,
+    /// `druid.indexer.runner.syncRequestTimeout`: the long-poll timeout of the worker sync.
+    /// Default `PT3M`.
+    pub sync_request_timeout: Duration,
+    /// `druid.indexer.runner.serverUnstabilityTimeout`: how long a worker's sync may fail
+    /// before the worker gets no new tasks. Default `PT1M`.
+    pub server_unstability_timeout: Duration,
 }
 
 /// The validated runner configuration (Druid's `KubernetesTaskRunnerStaticConfig` plus what the
@@ -925,6 +948,22 @@ impl RunnerConfig {
                 "k8sAndWorker.runnerStrategy.workerType",
                 "httpRemote".to_owned(),
             );
+            put("k8sAndWorker.workers", kw.workers.join(","));
+            put(
+                "k8sAndWorker.workerCapacity",
+                kw.worker_capacity.to_string(),
+            );
+            put("minWorkerVersion", kw.min_worker_version.clone());
+            put(
+                "taskAssignmentTimeout",
+                format_period(kw.task_assignment_timeout),
+            );
+            put("taskCleanupTimeout", format_period(kw.task_cleanup_timeout));
+            put("syncRequestTimeout", format_period(kw.sync_request_timeout));
+            put(
+                "serverUnstabilityTimeout",
+                format_period(kw.server_unstability_timeout),
+            );
             if let RunnerStrategy::TaskType { default, overrides } = &kw.runner_strategy {
                 put(
                     "k8sAndWorker.runnerStrategy.taskType.default",
@@ -1266,9 +1305,66 @@ fn read_k8s_and_worker(r: &mut Reader<'_>, c: &mut RunnerConfig) {
             }
         }
     }
+    let workers_key = runner_key("k8sAndWorker.workers");
+    let mut workers = Vec::new();
+    for entry in r.get(&workers_key).unwrap_or("").split(',') {
+        let entry = entry.trim();
+        if entry.is_empty() {
+            continue;
+        }
+        let rest = entry
+            .strip_prefix("http://")
+            .or_else(|| entry.strip_prefix("https://"))
+            .unwrap_or(entry);
+        match rest.rsplit_once(':') {
+            Some((host, port))
+                if !host.is_empty() && !host.contains('/') && port.parse::<u16>().is_ok() =>
+            {
+                workers.push(entry.to_owned());
+            }
+            _ => r.error(
+                &workers_key,
+                format!("\"{entry}\" is not a worker; expected host:port such as mm1:8091"),
+            ),
+        }
+    }
+    let capacity_key = runner_key("k8sAndWorker.workerCapacity");
+    let worker_capacity = r
+        .int(
+            &capacity_key,
+            1,
+            i64::from(u32::MAX),
+            "a positive number of task slots",
+        )
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(1);
+    let min_worker_version = r.string(&runner_key("minWorkerVersion"), "0");
+    let task_assignment_timeout = r.period(
+        &runner_key("taskAssignmentTimeout"),
+        Duration::from_secs(5 * 60),
+    );
+    let task_cleanup_timeout = r.period(
+        &runner_key("taskCleanupTimeout"),
+        Duration::from_secs(15 * 60),
+    );
+    let sync_request_timeout = r.period(
+        &runner_key("syncRequestTimeout"),
+        Duration::from_secs(3 * 60),
+    );
+    let server_unstability_timeout = r.period(
+        &runner_key("serverUnstabilityTimeout"),
+        Duration::from_secs(60),
+    );
     c.k8s_and_worker = Some(K8sAndWorkerConfig {
         runner_strategy: strategy,
         worker_type,
+        workers,
+        worker_capacity,
+        min_worker_version,
+        task_assignment_timeout,
+        task_cleanup_timeout,
+        sync_request_timeout,
+        server_unstability_timeout,
     });
 }
 
