@@ -29,7 +29,11 @@ fn objects(yaml: &str) -> Vec<(String, String, String)> {
                     .unwrap_or_default()
                     .to_owned()
             };
-            (field("", "kind"), field("  ", "namespace"), field("  ", "name"))
+            (
+                field("", "kind"),
+                field("  ", "namespace"),
+                field("  ", "name"),
+            )
         })
         .collect()
 }
@@ -38,7 +42,14 @@ fn objects(yaml: &str) -> Vec<(String, String, String)> {
 fn base_renders_every_object_in_the_druid_namespace() {
     let yaml = kustomize("deploy/base");
     let objs = objects(&yaml);
-    for kind in ["ServiceAccount", "Role", "RoleBinding", "ConfigMap", "Deployment", "Service"] {
+    for kind in [
+        "ServiceAccount",
+        "Role",
+        "RoleBinding",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+    ] {
         assert!(
             objs.iter().any(|(k, ns, _)| k == kind && ns == "druid"),
             "no {kind} in namespace druid: {objs:?}"
@@ -61,15 +72,81 @@ fn role_grants_only_what_the_runner_uses() {
         .split("- apiGroups:")
         .find(|rule| rule.contains("  - pods\n"))
         .expect("a rule for pods");
-    assert!(!pods_rule.contains("create") && !pods_rule.contains("delete"), "{pods_rule}");
+    assert!(
+        !pods_rule.contains("create") && !pods_rule.contains("delete"),
+        "{pods_rule}"
+    );
 }
 
 #[test]
 fn overlay_puts_tasks_in_their_own_namespace() {
     let yaml = kustomize("deploy/overlays/separate-task-namespace");
     let objs = objects(&yaml);
-    assert!(objs.iter().any(|(k, _, n)| k == "Namespace" && n == "druid-tasks"));
-    assert!(objs.iter().any(|(k, ns, _)| k == "Role" && ns == "druid-tasks"));
+    assert!(
+        objs.iter()
+            .any(|(k, _, n)| k == "Namespace" && n == "druid-tasks")
+    );
+    assert!(
+        objs.iter()
+            .any(|(k, ns, _)| k == "Role" && ns == "druid-tasks")
+    );
     assert!(yaml.contains("druid.indexer.runner.namespace=druid-tasks"));
     assert!(yaml.contains("druid.indexer.runner.overlordNamespace=druid"));
+}
+
+/// Every object kustomize renders is accepted by `kubectl apply --dry-run=server` against the
+/// simulator, which validates it the way an API server does (names, labels, kinds it serves).
+async fn apply_dry_run(dir: &str, extra_namespaces: &[&str]) {
+    use druid_k8s_sim::{Sim, SimConfig};
+    let mut config = SimConfig::default();
+    for ns in extra_namespaces {
+        config = config.namespace(*ns);
+    }
+    let sim = Sim::start(config).await.expect("simulator starts");
+    let home = tempfile::tempdir().unwrap();
+    let kubeconfig = home.path().join("kubeconfig");
+    sim.write_kubeconfig(&kubeconfig).unwrap();
+    let rendered = home.path().join("rendered.yaml");
+    std::fs::write(&rendered, kustomize(dir)).unwrap();
+
+    let out = tokio::process::Command::new("kubectl")
+        .args(["apply", "--dry-run=server", "-o", "name", "-f"])
+        .arg(&rendered)
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", home.path())
+        .output()
+        .await
+        .expect("kubectl runs");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "kubectl apply --dry-run=server of {dir} failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let applied = stdout.lines().count();
+    let documents = objects(&kustomize(dir)).len();
+    assert_eq!(applied, documents, "every object is accepted:\n{stdout}");
+    // A dry run stores nothing.
+    let get = tokio::process::Command::new("kubectl")
+        .args(["get", "deployment", "druid-k8s", "-n", "druid"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("HOME", home.path())
+        .output()
+        .await
+        .expect("kubectl runs");
+    assert!(!get.status.success(), "the dry run created the Deployment");
+    assert!(String::from_utf8_lossy(&get.stderr).contains("NotFound"));
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn base_is_accepted_by_a_server_side_dry_run() {
+    apply_dry_run("deploy/base", &[]).await;
+}
+
+#[tokio::test]
+async fn overlay_is_accepted_by_a_server_side_dry_run() {
+    // As on a real API server, objects of a namespace created by the same dry run cannot be
+    // checked, so the task namespace exists beforehand.
+    apply_dry_run("deploy/overlays/separate-task-namespace", &["druid-tasks"]).await;
 }
