@@ -46,6 +46,8 @@ pub const RUNNER_KEYS: &[&str] = &[
     "k8sAndWorker.runnerStrategy.workerType",
     "k8sAndWorker.runnerStrategy.taskType.default",
     "k8sAndWorker.runnerStrategy.taskType.overrides",
+    "k8sAndWorker.workers",
+    "k8sAndWorker.workerCapacity",
     // fabric8 HTTP client (accepted; druid-k8s uses its own client)
     "k8sAndWorker.http.httpClientType",
     "k8sAndWorker.http.vertx.workerPoolSize",

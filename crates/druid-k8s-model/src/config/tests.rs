@@ -519,3 +519,109 @@ fn s3_endpoint_gets_a_scheme() {
         "`http` or `https`",
     );
 }
+
+/// The seed's k8sAndWorker property table parses and its defaults hold.
+#[test]
+fn seed_k8s_and_worker_property_table_parses_and_its_defaults_hold() {
+    let parse = |text: &str| RunnerConfig::from_raw(&RawConfig::from_properties(text).unwrap());
+    // `druid.indexer.runner.type: k8sAndWorker` alone: strategy `k8s`, worker type `httpRemote`,
+    // and the worker-runner defaults.
+    let c = parse("druid.indexer.runner.type=k8sAndWorker\ndruid.indexer.runner.namespace=druid\n")
+        .unwrap();
+    assert_eq!(c.runner_type, RunnerType::K8sAndWorker);
+    let kw = c.k8s_and_worker.clone().unwrap();
+    assert_eq!(kw.runner_strategy, RunnerStrategy::K8s);
+    assert_eq!(
+        kw.runner_strategy.runner_for("index_kafka"),
+        RunnerKind::K8s
+    );
+    assert_eq!(kw.worker_type, WorkerType::HttpRemote);
+    assert!(kw.workers.is_empty());
+    assert_eq!(kw.worker_capacity, 1);
+    assert_eq!(kw.min_worker_version, "0");
+    assert_eq!(
+        kw.task_assignment_timeout,
+        std::time::Duration::from_secs(300)
+    );
+    assert_eq!(kw.task_cleanup_timeout, std::time::Duration::from_secs(900));
+    assert_eq!(kw.sync_request_timeout, std::time::Duration::from_secs(180));
+    assert_eq!(
+        kw.server_unstability_timeout,
+        std::time::Duration::from_secs(60)
+    );
+    let eff = c.effective_properties();
+    assert_eq!(
+        eff.get("druid.indexer.runner.k8sAndWorker.runnerStrategy.type")
+            .map(String::as_str),
+        Some("k8s")
+    );
+    assert_eq!(
+        eff.get("druid.indexer.runner.k8sAndWorker.runnerStrategy.workerType")
+            .map(String::as_str),
+        Some("httpRemote")
+    );
+
+    // every row of the table, with the seed's example values
+    let c = parse(
+        "druid.indexer.runner.type=k8sAndWorker\n\
+         druid.indexer.runner.namespace=druid\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.type=taskType\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.workerType=httpRemote\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.taskType.default=k8s\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.taskType.overrides={\"index_kafka\": \"worker\"}\n\
+         druid.indexer.runner.k8sAndWorker.workers=mm1:8091, https://mm2.example:8291\n\
+         druid.indexer.runner.k8sAndWorker.workerCapacity=3\n\
+         druid.indexer.runner.minWorkerVersion=2\n\
+         druid.indexer.runner.taskCleanupTimeout=PT30S\n",
+    )
+    .unwrap();
+    let kw = c.k8s_and_worker.unwrap();
+    assert_eq!(kw.runner_strategy.type_name(), "taskType");
+    assert_eq!(
+        kw.runner_strategy.runner_for("index_kafka"),
+        RunnerKind::Worker
+    );
+    assert_eq!(
+        kw.runner_strategy.runner_for("index_parallel"),
+        RunnerKind::K8s
+    );
+    assert_eq!(kw.workers, ["mm1:8091", "https://mm2.example:8291"]);
+    assert_eq!(kw.worker_capacity, 3);
+    assert_eq!(kw.min_worker_version, "2");
+    assert_eq!(kw.task_cleanup_timeout, std::time::Duration::from_secs(30));
+
+    // `taskType.overrides` defaults to `{}`: everything goes to the default
+    let c = parse(
+        "druid.indexer.runner.type=k8sAndWorker\ndruid.indexer.runner.namespace=druid\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.type=taskType\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.taskType.default=worker\n",
+    )
+    .unwrap();
+    let strategy = c.k8s_and_worker.unwrap().runner_strategy;
+    assert_eq!(strategy.runner_for("index_kafka"), RunnerKind::Worker);
+    assert_eq!(strategy.runner_for("compact"), RunnerKind::Worker);
+    // `worker` strategy
+    let c = parse(
+        "druid.indexer.runner.type=k8sAndWorker\ndruid.indexer.runner.namespace=druid\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.type=worker\n",
+    )
+    .unwrap();
+    assert_eq!(
+        c.k8s_and_worker
+            .unwrap()
+            .runner_strategy
+            .runner_for("index"),
+        RunnerKind::Worker
+    );
+
+    // a malformed worker list names the key
+    let e = parse(
+        "druid.indexer.runner.type=k8sAndWorker\ndruid.indexer.runner.namespace=druid\n\
+         druid.indexer.runner.k8sAndWorker.workers=mm1\n",
+    )
+    .unwrap_err();
+    assert!(
+        e.mentions("druid.indexer.runner.k8sAndWorker.workers"),
+        "{e}"
+    );
+}
