@@ -104,6 +104,7 @@ async fn main() {
     };
 
     let raw = RawConfig::new()
+        .with("druid.indexer.runner.type", "k8s")
         .with("druid.indexer.runner.namespace", "druid")
         .with(
             "druid.indexer.runner.k8s.adapter.type",

@@ -263,6 +263,7 @@ pub struct Core<T, S> {
     by_job: HashMap<String, String>,
     queue: BTreeSet<(Reverse<i32>, u64, String)>,
     slots: HashSet<String>,
+    deleting: HashSet<String>,
     seq: u64,
 }
 
@@ -286,6 +287,7 @@ impl<T: Clone, S: Clone> Core<T, S> {
             by_job: HashMap::new(),
             queue: BTreeSet::new(),
             slots: HashSet::new(),
+            deleting: HashSet::new(),
             seq: 0,
         }
     }
@@ -390,7 +392,10 @@ impl<T: Clone, S: Clone> Core<T, S> {
                     self.apply_job(now, &id, job, &mut out);
                 }
             }
-            Event::JobGone(name) => self.job_gone(&name, &mut out),
+            Event::JobGone(name) => {
+                self.deleting.remove(&name);
+                self.job_gone(&name, &mut out)
+            }
             Event::JobsListed(names) => {
                 let gone: Vec<String> = self
                     .tasks
@@ -416,6 +421,12 @@ impl<T: Clone, S: Clone> Core<T, S> {
             Event::SetCapacity(c) => self.cfg.capacity = c,
         }
         self.launch_more(now, &mut out);
+        // one delete per Job at a time (a shutdown right after completion must not send a
+        // second DELETE while the first is in flight)
+        out.retain(|c| match c {
+            Command::DeleteJob { job_name } => self.deleting.insert(job_name.clone()),
+            _ => true,
+        });
         out
     }
 

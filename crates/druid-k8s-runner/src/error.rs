@@ -76,6 +76,14 @@ pub enum RunnerError {
     /// The task is not known to the runner.
     #[error("task [{0}] is not known to the runner")]
     UnknownTask(String),
+    /// A worker (MiddleManager/Indexer) HTTP endpoint failed (`k8sAndWorker` mode).
+    #[error("worker request to {url} failed: {message}")]
+    Worker {
+        /// The URL.
+        url: String,
+        /// What went wrong.
+        message: String,
+    },
     /// A peon HTTP endpoint failed.
     #[error("peon request to {url} failed: {message}")]
     Peon {

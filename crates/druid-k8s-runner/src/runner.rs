@@ -154,6 +154,11 @@ pub struct TaskHandle {
 }
 
 impl TaskHandle {
+    /// A handle on a status channel (for the other runners of this crate).
+    pub(crate) fn from_watch(id: String, rx: watch::Receiver<Option<TaskStatus>>) -> Self {
+        TaskHandle { id, rx }
+    }
+
     /// The task id.
     pub fn id(&self) -> &str {
         &self.id

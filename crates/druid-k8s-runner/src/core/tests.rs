@@ -161,6 +161,33 @@ fn slot_is_held_until_the_job_is_gone() {
 }
 
 #[test]
+fn one_delete_per_job_at_a_time() {
+    let mut h = H::new(1);
+    h.submit("a", 0);
+    h.ev(Event::Launched {
+        id: "a".into(),
+        result: Ok(()),
+    });
+    h.ev(Event::PodApplied(pod("job-a", "Running")));
+    h.ev(Event::JobApplied(job("job-a", Some(JobEnd::Succeeded))));
+    let c = h.ev(Event::Finished {
+        id: "a".into(),
+        status: "ok".into(),
+    });
+    assert_eq!(deletes(&c), ["job-a"]);
+    let c = h.ev(Event::Shutdown {
+        id: "a".into(),
+        reason: "completed".into(),
+    });
+    assert!(
+        deletes(&c).is_empty(),
+        "the first DELETE is still in flight"
+    );
+    h.ev(Event::JobGone("job-a".into()));
+    assert_eq!(h.core.jobs_held(), 0);
+}
+
+#[test]
 fn submit_is_idempotent_and_slots_follow_druid() {
     let mut h = H::new(3);
     assert_eq!(launches(&h.submit("a", 0)), ["a"]);
