@@ -370,6 +370,28 @@ async fn observe(State(app): State<App>, mut req: Request, next: Next) -> Respon
     resp
 }
 
+/// The peer address of a connection (plain or TLS), as axum connect info.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PeerAddr(pub SocketAddr);
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, tokio::net::TcpListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, tokio::net::TcpListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
+impl
+    axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, crate::tls::TlsListener>>
+    for PeerAddr
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, crate::tls::TlsListener>) -> Self {
+        PeerAddr(*stream.remote_addr())
+    }
+}
+
 /// The client's IP (the peer address; `127.0.0.1` for in-process requests) and identity.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Caller {
@@ -388,8 +410,8 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
     ) -> Result<Self, Self::Rejection> {
         let ip = parts
             .extensions
-            .get::<ConnectInfo<SocketAddr>>()
-            .map(|c| c.0.ip().to_string())
+            .get::<ConnectInfo<PeerAddr>>()
+            .map(|c| c.0.0.ip().to_string())
             .unwrap_or_else(|| "127.0.0.1".to_owned());
         let identity = parts.extensions.get::<Identity>().and_then(|i| i.0.clone());
         Ok(Caller { ip, identity })

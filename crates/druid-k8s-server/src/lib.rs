@@ -40,6 +40,7 @@ pub mod serve;
 pub mod settings;
 pub mod store;
 pub mod tasks_api;
+pub mod tls;
 
 pub use app::{App, AppParts, RunnerFacts};
 pub use error::{ApiError, ServerError};

@@ -37,6 +37,8 @@ pub struct Running {
     pub app: App,
     /// The bound address.
     pub addr: SocketAddr,
+    /// Whether it serves HTTPS.
+    pub tls: bool,
     backend: Arc<RunnerBackend>,
     stop_tx: tokio::sync::watch::Sender<bool>,
     server: tokio::task::JoinHandle<std::io::Result<()>>,
@@ -87,12 +89,10 @@ pub async fn start(
     options: RunnerOptions,
 ) -> Result<Running, ServerError> {
     let settings = ServerSettings::from_raw(raw, listen)?;
-    if settings.tls.is_some() {
-        return Err(ServerError::Invalid {
-            key: "druid.k8s.server.tls.certPath".into(),
-            message: "TLS termination is not implemented yet; terminate TLS in front of druid-k8s (ingress, service mesh) and unset druid.k8s.server.tls.*".into(),
-        });
-    }
+    let tls = match &settings.tls {
+        Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
+        None => None,
+    };
     let config = runner_config(raw)?;
     let store = open_store(&settings).await?;
     tracing::info!(store = ?settings.store, "metadata store open");
@@ -133,25 +133,45 @@ pub async fn start(
         },
         audit_history_millis: settings.audit_history_millis,
         max_request_bytes: settings.max_request_bytes,
-        advertised_url: format!("http://{host}:{}", addr.port()),
+        advertised_url: format!(
+            "{}://{host}:{}",
+            if tls.is_some() { "https" } else { "http" },
+            addr.port()
+        ),
     })
     .await?;
     let events = crate::runner_backend::attach(&app, backend.clone()).await?;
     let (stop_tx, mut stop_rx) = tokio::sync::watch::channel(false);
     let router = app.router();
-    let server = tokio::spawn(async move {
-        axum::serve(
-            listener,
-            router.into_make_service_with_connect_info::<SocketAddr>(),
-        )
-        .with_graceful_shutdown(async move {
-            let _ = stop_rx.wait_for(|s| *s).await;
-        })
-        .await
-    });
+    let tls_on = tls.is_some();
+    let stopped = async move {
+        let _ = stop_rx.wait_for(|s| *s).await;
+    };
+    let service = router.into_make_service_with_connect_info::<crate::app::PeerAddr>();
+    let server = match tls {
+        None => tokio::spawn(async move {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stopped)
+                .await
+        }),
+        Some(acceptor) => {
+            let listener = crate::tls::TlsListener::new(listener, acceptor).map_err(|source| {
+                ServerError::Io {
+                    what: "starting the TLS listener".into(),
+                    source,
+                }
+            })?;
+            tokio::spawn(async move {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stopped)
+                    .await
+            })
+        }
+    };
     Ok(Running {
         app,
         addr,
+        tls: tls_on,
         backend,
         stop_tx,
         server,
@@ -217,7 +237,8 @@ pub fn run(args: &ServeArgs) -> Result<ExitCode, ServerError> {
             ))
         })?;
         let running = start(&raw, args.listen, kube, RunnerOptions::default()).await?;
-        eprintln!("druid-k8s serving on http://{}", running.addr);
+        let scheme = if running.tls { "https" } else { "http" };
+        eprintln!("druid-k8s serving on {scheme}://{}", running.addr);
         wait_for_signal().await;
         eprintln!("druid-k8s shutting down (Jobs keep running)");
         running.shutdown().await;

@@ -10,7 +10,7 @@
 //! | `druid.k8s.server.metadata.tablePrefix` | `druid_k8s` | Tables are `<prefix>_tasks`, `_config`, `_audit`. |
 //! | `druid.audit.manager.auditHistoryMillis` | `604800000` (1 week) | Default history window. |
 //! | `druid.k8s.server.auth.usersFile` | – | Users/roles file; when set, HTTP Basic authentication is on. |
-//! | `druid.k8s.server.tls.certPath` / `.keyPath` | – | PEM certificate chain and key: serve HTTPS. |
+//! | `druid.k8s.server.tls.certPath` / `.keyPath` | – | PEM certificate chain and key: serve HTTPS (rustls). |
 //! | `druid.k8s.server.maxRequestBytes` | `10485760` | Largest accepted request body. |
 
 use std::net::SocketAddr;
