@@ -69,20 +69,20 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
             .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
             .collect()
     };
+    // Model and adapter errors already carry their detail in the message; they are turned into
+    // plain messages so `{:#}` does not print the detail again as the source chain.
     let raw = RawConfig::load(&properties, env)
-        .with_context(|| format!("--config {}", args.config.display()))?;
-    let config = RunnerConfig::from_raw(&raw)
-        .map_err(|e| anyhow::anyhow!("{e}"))
-        .with_context(|| {
-            format!(
-                "invalid configuration in --config {}",
-                args.config.display()
-            )
-        })?;
+        .map_err(|e| anyhow::anyhow!("--config {}: {e}", args.config.display()))?;
+    let config = RunnerConfig::from_raw(&raw).map_err(|e| {
+        anyhow::anyhow!(
+            "invalid configuration in --config {}: {e}",
+            args.config.display()
+        )
+    })?;
 
     let task_text = read(&args.task, "--task")?;
     let task = Task::from_json(&task_text)
-        .with_context(|| format!("invalid task in --task {}", args.task.display()))?;
+        .map_err(|e| anyhow::anyhow!("invalid task in --task {}: {e}", args.task.display()))?;
 
     let pod: Option<Pod> = match &args.overlord_pod {
         None => None,
@@ -99,10 +99,9 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
         None => None,
         Some(path) => {
             let text = read(path, "--execution-config")?;
-            Some(
-                DynamicConfig::from_json(&text)
-                    .with_context(|| format!("invalid --execution-config {}", path.display()))?,
-            )
+            Some(DynamicConfig::from_json(&text).map_err(|e| {
+                anyhow::anyhow!("invalid --execution-config {}: {e}", path.display())
+            })?)
         }
     };
     let strategy = DynamicConfig::effective_strategy(dynamic.as_ref());
@@ -113,7 +112,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
     let mut request = RenderRequest::new(&config, &task).with_strategy(&strategy);
     match config.adapter_type {
         AdapterType::CustomTemplate => {
-            validate_all(&templates)?;
+            validate_all(&templates).map_err(|e| anyhow::anyhow!("{e}"))?;
             request = request.with_templates(&templates);
         }
         AdapterType::OverlordSingleContainer | AdapterType::OverlordMultiContainer => {
@@ -126,7 +125,7 @@ pub fn run(args: &RenderArgs) -> anyhow::Result<ExitCode> {
             request = request.with_overlord_pod(pod);
         }
     }
-    let rendered = druid_k8s_adapters::render(&request)?;
+    let rendered = druid_k8s_adapters::render(&request).map_err(|e| anyhow::anyhow!("{e}"))?;
 
     let body = match args.output {
         Format::Yaml => {
@@ -195,8 +194,10 @@ fn explanation(
         lines.push(format!("selection: {selection}"));
     }
     if rendered.adapter != AdapterType::CustomTemplate {
-        let opts = druid_k8s_adapters::java_opts(config, task)?;
-        let sizing = druid_k8s_adapters::sizing::memory_sizing(&opts)?;
+        let opts =
+            druid_k8s_adapters::java_opts(config, task).map_err(|e| anyhow::anyhow!("{e}"))?;
+        let sizing =
+            druid_k8s_adapters::sizing::memory_sizing(&opts).map_err(|e| anyhow::anyhow!("{e}"))?;
         lines.push(format!("memory: {sizing}"));
         lines.push(format!(
             "cpu: {} (druid.indexer.runner.cpuCoreInMicro = {})",
