@@ -333,3 +333,46 @@ async fn live_reports_come_from_the_peon_while_it_runs() {
     within(20, h.status()).await.unwrap();
     runner.stop();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn overlord_adapter_reads_the_overlord_pod_by_hostname() {
+    let env = Env::start(SimConfig::default()).await;
+    let pods: kube::Api<k8s_openapi::api::core::v1::Pod> =
+        kube::Api::namespaced(env.client(), "druid");
+    let overlord: k8s_openapi::api::core::v1::Pod = serde_json::from_value(serde_json::json!({
+        "metadata": {"name": "druid-overlord-7f9c", "labels": {"app": "overlord"}},
+        "spec": {"containers": [{"name": "druid", "image": "apache/druid:33.0.0", "command": ["sleep", "3600"]}]}
+    }))
+    .unwrap();
+    pods.create(&Default::default(), &overlord).await.unwrap();
+    let mut config = env.config(&[]);
+    config.adapter_type = druid_k8s_model::config::AdapterType::OverlordSingleContainer;
+    let runner = env
+        .runner_with(
+            config,
+            RunnerOptions {
+                tick: Duration::from_millis(100),
+                hostname: Some("druid-overlord-7f9c".into()),
+                ..Default::default()
+            },
+        )
+        .await;
+    for id in ["t-h1", "t-h2"] {
+        let st = within(
+            20,
+            runner
+                .run(task(id, 0, serde_json::json!({"durationMs": 50})))
+                .unwrap()
+                .status(),
+        )
+        .await
+        .unwrap();
+        assert_eq!(st.status, TaskState::Success, "{st:?}");
+    }
+    assert_eq!(
+        env.sim.stats().requests_for("get", "pods"),
+        1,
+        "the overlord pod is read once"
+    );
+    runner.stop();
+}
