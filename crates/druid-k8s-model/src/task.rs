@@ -14,7 +14,7 @@
 //! | `index_realtime`, `index_realtime_appenderator` (legacy realtime) | 75 | `realtime` | yes | `ALL` |
 //! | `index`, `index_parallel`, `single_phase_sub_task`, `index_sub`, `partial_*`, `index_hadoop`, `index_materialized_view` | 50 | – | no | `ALL` |
 //! | `query_worker` (MSQ worker) | 50 | – | yes | `ALL` |
-//! | `query_controller` (MSQ controller) | 50 | – | no | `NONE` |
+//! | `query_controller` (MSQ controller) | 50 | – | no | `NONE` (always, the context is ignored) |
 //! | `compact` | 25 | – | no | `ALL` |
 //! | `kill` | 0 | – | no | `NONE` (always, the context is ignored) |
 //! | anything else (`noop`, `archive`, `move`, `restore`, extensions) | 0 | – | no | `ALL` |
@@ -22,7 +22,8 @@
 //! * The priority is the task context's `priority` when present (Druid's overlord normally writes
 //!   it into the context on submission), else the default above.
 //! * The broadcast loading mode is the context's `broadcastDatasourceLoadingMode` (`ALL`, `NONE`,
-//!   `ONLY_REQUIRED`) when present, else the default above; `kill` always uses `NONE`.
+//!   `ONLY_REQUIRED`) when present, else the default above; `kill` and `query_controller` always
+//!   use `NONE`.
 
 use std::fmt;
 
@@ -102,7 +103,8 @@ pub struct TaskTypeFacts {
     pub supports_queries: bool,
     /// Broadcast loading mode used when the context does not set one.
     pub default_broadcast_loading: BroadcastDatasourceLoadingMode,
-    /// True when the context cannot override the broadcast loading mode (`kill`).
+    /// True when the context cannot override the broadcast loading mode (`kill`,
+    /// `query_controller`).
     pub broadcast_loading_fixed: bool,
 }
 
@@ -146,9 +148,12 @@ pub fn task_type_facts(task_type: &str) -> TaskTypeFacts {
             supports_queries: true,
             ..base
         },
+        // MSQControllerTask overrides getBroadcastDatasourceLoadingSpec() to return NONE
+        // without reading the context.
         "query_controller" => TaskTypeFacts {
             default_priority: DEFAULT_BATCH_INDEX_TASK_PRIORITY,
             default_broadcast_loading: B::None,
+            broadcast_loading_fixed: true,
             ..base
         },
         "compact" => TaskTypeFacts {
@@ -335,7 +340,8 @@ impl Task {
     }
 
     /// The broadcast datasource loading mode: the context's `broadcastDatasourceLoadingMode` when
-    /// it is a valid mode name, else the type's default (`kill` always `NONE`).
+    /// it is a valid mode name, else the type's default (`kill` and `query_controller` always
+    /// `NONE`).
     ///
     /// Druid fails the task on an invalid mode name; the runner only needs the mode for an env
     /// var, so an invalid name falls back to the type default here and the peon reports it.
@@ -463,6 +469,19 @@ mod tests {
         let ctl = t(json!({"id": "a", "type": "query_controller"}));
         assert_eq!(ctl.broadcast_datasource_loading_mode().to_string(), "NONE");
         assert!(!ctl.supports_queries());
+        // MSQControllerTask.getBroadcastDatasourceLoadingSpec() returns NONE whatever the
+        // context says (like kill).
+        let ctl = t(
+            json!({"id": "a", "type": "query_controller", "context": {"broadcastDatasourceLoadingMode": "ALL"}}),
+        );
+        assert_eq!(ctl.broadcast_datasource_loading_mode().to_string(), "NONE");
+        let worker = t(
+            json!({"id": "a", "type": "query_worker", "context": {"broadcastDatasourceLoadingMode": "NONE"}}),
+        );
+        assert_eq!(
+            worker.broadcast_datasource_loading_mode().to_string(),
+            "NONE"
+        );
         let idx = t(
             json!({"id": "a", "type": "index", "context": {"broadcastDatasourceLoadingMode": "ONLY_REQUIRED"}}),
         );
