@@ -163,6 +163,18 @@ async fn submit_status_logs_reports_and_shutdown() {
     assert_eq!(wiki.as_array().unwrap().len(), 1);
     let r = http.get("/druid/indexer/v1/tasks?state=nope").await;
     assert_eq!(r.status, 400);
+
+    // metrics: the server's and the runner's in one exposition
+    let m = http.get("/metrics").await.text;
+    for name in [
+        "druid_k8s_tasks_submitted_total 3",
+        "druid_k8s_tasks_completed_total{status=\"SUCCESS\"} 1",
+        "druid_k8s_peon_startup_time_seconds_count",
+        "druid_k8s_http_requests_total{",
+    ] {
+        assert!(m.contains(name), "{name} missing from /metrics:\n{m}");
+    }
+    assert_eq!(m.matches("# EOF").count(), 1);
     assert_eq!(server.terminate().await, Some(0));
 }
 

@@ -48,6 +48,9 @@ pub struct AppParts {
     pub max_request_bytes: usize,
     /// The URL this server is reachable at (for `/leader`).
     pub advertised_url: String,
+    /// Metrics registry (None: a fresh one). Pass the one whose
+    /// [`Metrics::runner_metrics`] the runner uses, so `/metrics` shows both.
+    pub metrics: Option<Arc<Metrics>>,
 }
 
 pub(crate) struct Inner {
@@ -58,7 +61,7 @@ pub(crate) struct Inner {
     pub(crate) audit_history_millis: i64,
     pub(crate) max_request_bytes: usize,
     pub(crate) advertised_url: String,
-    pub(crate) metrics: Metrics,
+    pub(crate) metrics: Arc<Metrics>,
     /// Serialises config writes inside this process (the store's compare-and-swap covers
     /// writers in other processes).
     pub(crate) config_lock: tokio::sync::Mutex<()>,
@@ -96,7 +99,7 @@ impl App {
                 audit_history_millis: parts.audit_history_millis,
                 max_request_bytes: parts.max_request_bytes,
                 advertised_url: parts.advertised_url,
-                metrics: Metrics::new(),
+                metrics: parts.metrics.unwrap_or_default(),
                 config_lock: tokio::sync::Mutex::new(()),
             }),
         };

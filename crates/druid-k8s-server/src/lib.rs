@@ -20,6 +20,7 @@
 //!     audit_history_millis: 7 * 24 * 3600 * 1000,
 //!     max_request_bytes: 1 << 20,
 //!     advertised_url: "http://localhost:8090".into(),
+//!     metrics: None,
 //! })
 //! .await?;
 //! let router: axum::Router = app.router();

@@ -49,7 +49,8 @@ impl Default for Metrics {
 impl Metrics {
     /// A fresh registry with every metric registered.
     pub fn new() -> Self {
-        let mut registry = Registry::with_prefix("druid_k8s");
+        let mut root = Registry::default();
+        let registry = root.sub_registry_with_prefix("druid_k8s");
         let http = Family::<HttpLabels, Counter>::default();
         registry.register(
             "http_requests",
@@ -93,7 +94,7 @@ impl Metrics {
             runner_tasks.clone(),
         );
         Metrics {
-            registry: Mutex::new(registry),
+            registry: Mutex::new(root),
             http,
             submitted,
             completed,
@@ -101,6 +102,14 @@ impl Metrics {
             capacity,
             used,
             runner_tasks,
+        }
+    }
+
+    /// Creates the task runner's metrics inside this registry (served at `/metrics` too).
+    pub fn runner_metrics(&self) -> std::sync::Arc<druid_k8s_runner::RunnerMetrics> {
+        match self.registry.lock() {
+            Ok(mut r) => druid_k8s_runner::RunnerMetrics::register(&mut r),
+            Err(_) => druid_k8s_runner::RunnerMetrics::new(),
         }
     }
 

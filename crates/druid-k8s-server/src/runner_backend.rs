@@ -81,6 +81,7 @@ impl RunnerBackend {
         config: RunnerConfig,
         dynamic: Option<DynamicConfig>,
         options: RunnerOptions,
+        metrics: Arc<RunnerMetrics>,
     ) -> Result<RunnerBackend, ServerError> {
         if config.disable_client_proxy {
             kube.proxy_url = None;
@@ -98,7 +99,7 @@ impl RunnerBackend {
                 .clone()
                 .map(|t| t as Arc<dyn druid_k8s_adapters::TemplateSource + Send + Sync>),
             dynamic,
-            metrics: RunnerMetrics::new(),
+            metrics,
             options,
         })
         .await

@@ -106,7 +106,17 @@ pub async fn start(
             .await?;
         text.and_then(|t| druid_k8s_model::DynamicConfig::from_json(&t).ok())
     };
-    let backend = Arc::new(RunnerBackend::start(kube, config.clone(), dynamic, options).await?);
+    let metrics = Arc::new(crate::metrics::Metrics::new());
+    let backend = Arc::new(
+        RunnerBackend::start(
+            kube,
+            config.clone(),
+            dynamic,
+            options,
+            metrics.runner_metrics(),
+        )
+        .await?,
+    );
     let listener = tokio::net::TcpListener::bind(settings.listen)
         .await
         .map_err(|source| ServerError::Io {
@@ -138,6 +148,7 @@ pub async fn start(
             if tls.is_some() { "https" } else { "http" },
             addr.port()
         ),
+        metrics: Some(metrics),
     })
     .await?;
     let events = crate::runner_backend::attach(&app, backend.clone()).await?;

@@ -87,6 +87,7 @@ async fn app_with(
         audit_history_millis: 7 * 24 * 3600 * 1000,
         max_request_bytes: 64 * 1024,
         advertised_url: "http://127.0.0.1:8090".into(),
+        metrics: None,
     })
     .await
     .unwrap()
@@ -638,7 +639,10 @@ async fn task_endpoints_over_a_runner() {
     assert_eq!(r.status, StatusCode::OK, "{}", r.text);
     let id = r.json()["task"].as_str().unwrap().to_owned();
     assert!(id.starts_with("noop_wiki_"), "{id}");
-    assert_eq!(fake.runs.lock().unwrap().as_slice(), std::slice::from_ref(&id));
+    assert_eq!(
+        fake.runs.lock().unwrap().as_slice(),
+        std::slice::from_ref(&id)
+    );
 
     let r = post(
         &app,
@@ -725,7 +729,10 @@ async fn task_endpoints_over_a_runner() {
     )
     .await;
     assert_eq!(r.json(), json!({"task": id}));
-    assert_eq!(fake.shutdowns.lock().unwrap().as_slice(), std::slice::from_ref(&id));
+    assert_eq!(
+        fake.shutdowns.lock().unwrap().as_slice(),
+        std::slice::from_ref(&id)
+    );
     let s = get(&app, &format!("/druid/indexer/v1/task/{id}/status"))
         .await
         .json();
