@@ -18,7 +18,8 @@ const MAX_DIRECT: &str = "-XX:MaxDirectMemorySize=";
 
 /// Parses a byte count the way Druid's `HumanReadableBytes.parse` does: case-insensitive,
 /// surrounding whitespace ignored, decimal `k m g t p` (10³ … 10¹⁵) and binary `Ki Mi Gi Ti Pi`
-/// (optionally followed by `B`), no fractions, no sign. Overflow is an error.
+/// (optionally followed by `B`), no fractions, no minus sign (a leading `+` is accepted, as
+/// Java's `Long.parseLong` does). Overflow is an error.
 ///
 /// ```
 /// use druid_k8s_adapters::sizing::parse_human_readable_bytes;
@@ -64,6 +65,8 @@ pub fn parse_human_readable_bytes(raw: &str) -> Result<u64, String> {
         }
         _ => (digits, 1),
     };
+    // Druid hands the digits to Java's `Long.parseLong`, which accepts one leading `+`.
+    let digits = digits.strip_prefix('+').unwrap_or(digits);
     if digits.is_empty() || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return Err(format!(
             "{raw:?} is not a whole number of bytes with an optional unit (k, m, g, t, p, KiB, MiB, GiB, TiB, PiB)"
@@ -221,6 +224,10 @@ mod tests {
             ("1TiB", 1 << 40),
             ("1PiB", 1 << 50),
             (" 7g ", 7_000_000_000),
+            // Java's Long.parseLong accepts one leading plus sign.
+            ("+1g", 1_000_000_000),
+            ("+5", 5),
+            ("+2GiB", 2 << 30),
         ] {
             assert_eq!(parse_human_readable_bytes(input), Ok(want), "{input}");
         }
@@ -240,6 +247,10 @@ mod tests {
             "1 g",
             "99999999999999999999",
             "9999999p",
+            "+",
+            "++1g",
+            "+-1",
+            "1+g",
         ] {
             assert!(parse_human_readable_bytes(input).is_err(), "{input}");
         }
