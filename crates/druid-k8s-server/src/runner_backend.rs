@@ -74,18 +74,25 @@ pub fn task_logs_from(config: &TaskLogsConfig) -> Result<Arc<dyn TaskLogs>, Serv
     }
 }
 
+/// The Kubernetes client settings to use: `druid.indexer.runner.disableClientProxy=true` drops any
+/// proxy the kubeconfig names.
+pub fn kube_config_for(mut kube: kube::Config, config: &RunnerConfig) -> kube::Config {
+    if config.disable_client_proxy {
+        kube.proxy_url = None;
+    }
+    kube
+}
+
 impl RunnerBackend {
     /// Starts the runner (restoring existing Jobs) with the given Kubernetes access.
     pub async fn start(
-        mut kube: kube::Config,
+        kube: kube::Config,
         config: RunnerConfig,
         dynamic: Option<DynamicConfig>,
         options: RunnerOptions,
         metrics: Arc<RunnerMetrics>,
     ) -> Result<RunnerBackend, ServerError> {
-        if config.disable_client_proxy {
-            kube.proxy_url = None;
-        }
+        let kube = kube_config_for(kube, &config);
         let logs = task_logs_from(&config.task_logs)?;
         let templates = (config.adapter_type == AdapterType::CustomTemplate)
             .then(|| Arc::new(FileTemplateSource::new(config.pod_templates.clone())));
@@ -457,4 +464,34 @@ pub async fn reconcile(app: &App, backend: &RunnerBackend) -> Result<(), ServerE
         record_final(app, &status).await?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use druid_k8s_model::config::RawConfig;
+
+    fn config(extra: &[(&str, &str)]) -> RunnerConfig {
+        let mut raw = RawConfig::new()
+            .with("druid.indexer.runner.type", "k8s")
+            .with("druid.indexer.runner.namespace", "druid")
+            .with("druid.indexer.task.encapsulatedTask", "true");
+        for (k, v) in extra {
+            raw.insert(*k, *v);
+        }
+        RunnerConfig::from_raw(&raw).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    #[test]
+    fn disable_client_proxy_drops_the_kubeconfig_proxy() {
+        let mut kube = kube::Config::new("https://10.0.0.1:6443".parse().unwrap());
+        kube.proxy_url = Some("http://proxy.example:3128".parse().unwrap());
+        let kept = kube_config_for(kube.clone(), &config(&[]));
+        assert!(kept.proxy_url.is_some());
+        let dropped = kube_config_for(
+            kube,
+            &config(&[("druid.indexer.runner.disableClientProxy", "true")]),
+        );
+        assert!(dropped.proxy_url.is_none());
+    }
 }
