@@ -47,6 +47,7 @@
 //! ```
 
 pub mod api;
+pub mod combined;
 pub mod core;
 pub mod error;
 pub mod metrics;
@@ -55,7 +56,9 @@ pub mod runner;
 pub mod tasklogs;
 pub mod templates;
 pub mod views;
+pub mod worker;
 
+pub use combined::{CombinedRunner, SlotMaps};
 pub use error::RunnerError;
 pub use metrics::RunnerMetrics;
 pub use runner::{
@@ -65,3 +68,4 @@ pub use tasklogs::{
     Artifact, FileTaskLogs, ObjectStoreTaskLogs, S3Settings, TaskLogs, task_logs_from_config,
 };
 pub use templates::FileTemplateSource;
+pub use worker::{WorkerRunner, WorkerRunnerConfig};

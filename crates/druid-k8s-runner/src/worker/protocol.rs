@@ -27,7 +27,10 @@ pub fn shutdown_path(task_id: &str) -> String {
 
 /// The path of a task's log on its worker.
 pub fn log_path(task_id: &str, offset: i64) -> String {
-    format!("/druid/worker/v1/task/{}/log?offset={offset}", encode(task_id))
+    format!(
+        "/druid/worker/v1/task/{}/log?offset={offset}",
+        encode(task_id)
+    )
 }
 
 /// Percent-encodes a path segment (task ids may hold `:`, `+`, ...).
@@ -79,7 +82,7 @@ pub enum WorkerHistoryItem {
     #[serde(rename = "taskUpdate", rename_all = "camelCase")]
     TaskUpdate {
         /// The announcement.
-        task_announcement: TaskAnnouncement,
+        task_announcement: Box<TaskAnnouncement>,
     },
     /// The worker forgot a task.
     #[serde(rename = "taskRemoval", rename_all = "camelCase")]
@@ -216,6 +219,9 @@ mod tests {
             shutdown_path("index_kafka_wiki_a:b"),
             "/druid/worker/v1/task/index_kafka_wiki_a%3Ab/shutdown"
         );
-        assert_eq!(log_path("t1", -10), "/druid/worker/v1/task/t1/log?offset=-10");
+        assert_eq!(
+            log_path("t1", -10),
+            "/druid/worker/v1/task/t1/log?offset=-10"
+        );
     }
 }
