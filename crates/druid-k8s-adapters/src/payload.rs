@@ -3,10 +3,12 @@
 use std::io::{Read, Write};
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::alphabet;
+use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
 use flate2::Compression;
 use flate2::GzBuilder;
-use flate2::read::GzDecoder;
+use flate2::read::MultiGzDecoder;
 
 use crate::AdapterError;
 
@@ -17,6 +19,15 @@ pub const MAX_INLINE_PAYLOAD_CHARS: usize = 130_048;
 /// Upper bound on the size of a decoded payload, so a hostile Job cannot make a decoder
 /// allocate without bound (a gzip bomb). Real task JSON is far smaller.
 pub const MAX_DECODED_PAYLOAD_BYTES: u64 = 256 * 1024 * 1024;
+
+/// Standard alphabet, padding optional and trailing bits ignored when decoding, as Java's
+/// `Base64.getDecoder()` (which Druid's `Base64Compression` uses) accepts.
+const JAVA_DECODER: GeneralPurpose = GeneralPurpose::new(
+    &alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
 
 /// Gzip (default level, header with mtime 0 and OS 0 like Java's `GZIPOutputStream`) and
 /// base64-encode (standard alphabet, padded, no line breaks) a payload. The result starts with
@@ -41,13 +52,15 @@ pub fn encode(json: &[u8]) -> String {
     STANDARD.encode(compressed)
 }
 
-/// Reverse of [`encode`]: base64-decode, gunzip, and check the result is UTF-8.
+/// Reverse of [`encode`]: base64-decode, gunzip, and check the result is UTF-8. Accepts what
+/// Druid's decoder accepts: missing `=` padding, and gzip streams of several members (read
+/// one after the other, as Java's `GZIPInputStream` does).
 pub fn decode(encoded: &str) -> Result<String, AdapterError> {
-    let compressed = STANDARD
+    let compressed = JAVA_DECODER
         .decode(encoded.trim())
         .map_err(|e| AdapterError::Payload(format!("payload is not valid base64: {e}")))?;
     let mut out = Vec::new();
-    GzDecoder::new(compressed.as_slice())
+    MultiGzDecoder::new(compressed.as_slice())
         .take(MAX_DECODED_PAYLOAD_BYTES + 1)
         .read_to_end(&mut out)
         .map_err(|e| AdapterError::Payload(format!("payload is not valid gzip: {e}")))?;
@@ -93,6 +106,28 @@ mod tests {
             Err(AdapterError::Payload(_))
         ));
         assert!(matches!(decode("aGVsbG8="), Err(AdapterError::Payload(_))));
+    }
+
+    /// Druid decodes with `java.util.Base64.getDecoder()`, which does not require the `=`
+    /// padding, and `GZIPInputStream`, which reads every member of a multi-member gzip stream.
+    #[test]
+    fn decodes_what_java_decodes() {
+        let json = r#"{"id":"pad","type":"noop"}"#;
+        let encoded = encode(json.as_bytes());
+        let unpadded = encoded.trim_end_matches('=');
+        assert_ne!(unpadded, encoded, "this payload must need padding");
+        assert_eq!(decode(unpadded).unwrap(), json);
+
+        let mut members = Vec::new();
+        for part in [r#"{"id":"a","#, r#""type":"noop"}"#] {
+            let mut gz = GzBuilder::new().write(Vec::new(), Compression::default());
+            gz.write_all(part.as_bytes()).unwrap();
+            members.extend(gz.finish().unwrap());
+        }
+        assert_eq!(
+            decode(&STANDARD.encode(members)).unwrap(),
+            r#"{"id":"a","type":"noop"}"#
+        );
     }
 
     #[test]
