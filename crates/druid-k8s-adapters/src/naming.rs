@@ -172,6 +172,48 @@ mod tests {
         );
     }
 
+    /// Vectors of Druid's `KubernetesOverlordUtilsTest` and `K8sTaskIdTest`.
+    #[test]
+    fn upstream_unit_test_vectors() {
+        assert_eq!(generic_label("data_source"), "data_source");
+        assert_eq!(
+            generic_label("_.-data_source-1.wikipedia.-_"),
+            "data_source-1.wikipedia"
+        );
+        let kill = "api-issued_kill_wikipedia_new_balhnoib_1000-01-01T00:00:00.000Z_2023-05-14T00:00:00.000Z_2023-05-15T17:28:42.526Z";
+        assert_eq!(
+            task_id_label(kill),
+            "apiissuedkillwikipedianewbalhnoib10000101t000000000z20230514t00"
+        );
+        assert_eq!(
+            job_name("", kill),
+            "apiissuedkillwikipedianewbalhn-8916017dfd5469fe9a8881b1035497a2"
+        );
+        let compact = "coordinator-issued_compact_k8smetrics_aeifmefd_2022-08-18T15:33:26.094Z";
+        assert_eq!(
+            job_name("", compact),
+            "coordinatorissuedcompactk8smet-2e2c1862cb7ad1d01f4794b27a4438b0"
+        );
+        assert_eq!(
+            job_name("this-is_a:VERY-very-long-task-name-prefix", compact),
+            "thisisaveryverylongtasknamepre-2e2c1862cb7ad1d01f4794b27a4438b0"
+        );
+        for filler in ["--------", "........", "________"] {
+            let long = format!(
+                "very-long-datasource-name-with-many-illegal_label_endings-that-exceeds-the{filler}limit-12345678"
+            );
+            let label = generic_label(&long);
+            assert!(
+                !label.is_empty() && label.len() <= LABEL_VALUE_MAX,
+                "{label}"
+            );
+            assert!(
+                label.ends_with(|c: char| c.is_ascii_alphanumeric()),
+                "{label}"
+            );
+        }
+    }
+
     #[test]
     fn prefix_replaces_head_but_not_hash() {
         let name = job_name("My_Cluster.Prefix", "id");
