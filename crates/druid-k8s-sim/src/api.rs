@@ -766,20 +766,6 @@ fn watch(
     let core = core.clone();
     tokio::spawn(async move {
         let _guard = guard;
-        let mut last_rv = start.rv;
-        for ev in &start.backlog {
-            if let Some(line) = render(kind, ns.as_deref(), &sel, ev)
-                && tx.send(Ok(line)).await.is_err()
-            {
-                return;
-            }
-        }
-        if send_initial && tx.send(Ok(bookmark(kind, last_rv, true))).await.is_err() {
-            return;
-        }
-        let mut rx_ev = start.rx;
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
         let cut_after = core.cfg.faults.watch_cut_after;
         let cut = async move {
             match cut_after {
@@ -787,47 +773,80 @@ fn watch(
                 None => std::future::pending().await,
             }
         };
-        tokio::pin!(cut);
-        let mut tick =
-            tokio::time::interval(core.cfg.bookmark_interval.max(Duration::from_millis(10)));
-        tick.tick().await;
         let mut shutdown = core.shutdown.clone();
-        loop {
-            tokio::select! {
-                r = rx_ev.recv() => match r {
-                    Ok(ev) => {
-                        last_rv = ev.rv;
-                        if ev.kind != kind {
-                            continue;
-                        }
-                        if let Some(line) = render(kind, ns.as_deref(), &sel, &ev)
-                            && tx.send(Ok(line)).await.is_err()
-                        {
-                            return;
-                        }
-                    }
-                    Err(broadcast::error::RecvError::Lagged(_)) => {
-                        core.counters.watches_cut.fetch_add(1, Ordering::Relaxed);
-                        return;
-                    }
-                    Err(broadcast::error::RecvError::Closed) => return,
-                },
-                _ = tick.tick(), if bookmarks => {
-                    if tx.send(Ok(bookmark(kind, last_rv, false))).await.is_err() {
-                        return;
-                    }
+        let counters = core.clone();
+        let body = async move {
+            let mut last_rv = start.rv;
+            for ev in &start.backlog {
+                if let Some(line) = render(kind, ns.as_deref(), &sel, ev) {
+                    send(&tx, line).await?;
                 }
-                () = &mut deadline => return,
-                () = &mut cut => {
-                    core.counters.watches_cut.fetch_add(1, Ordering::Relaxed);
-                    return;
-                }
-                _ = shutdown.changed() => return,
-                () = tx.closed() => return,
             }
+            if send_initial {
+                send(&tx, bookmark(kind, last_rv, true)).await?;
+            }
+            let mut rx_ev = start.rx;
+            let mut tick =
+                tokio::time::interval(core.cfg.bookmark_interval.max(Duration::from_millis(10)));
+            tick.tick().await;
+            loop {
+                tokio::select! {
+                    r = rx_ev.recv() => match r {
+                        Ok(ev) => {
+                            last_rv = ev.rv;
+                            if ev.kind != kind {
+                                continue;
+                            }
+                            if let Some(line) = render(kind, ns.as_deref(), &sel, &ev) {
+                                send(&tx, line).await?;
+                            }
+                        }
+                        Err(broadcast::error::RecvError::Lagged(_)) => return Err(Cut::Slow),
+                        Err(broadcast::error::RecvError::Closed) => return Ok(()),
+                    },
+                    _ = tick.tick(), if bookmarks => {
+                        send(&tx, bookmark(kind, last_rv, false)).await?;
+                    }
+                    () = tx.closed() => return Ok(()),
+                }
+            }
+        };
+        let outcome = tokio::select! {
+            r = body => r,
+            () = tokio::time::sleep(timeout) => Ok(()),
+            () = cut => Err(Cut::Injected),
+            _ = shutdown.wait_for(|v| *v) => Ok(()),
+        };
+        if matches!(outcome, Err(Cut::Slow | Cut::Injected)) {
+            counters
+                .counters
+                .watches_cut
+                .fetch_add(1, Ordering::Relaxed);
         }
     });
     Ok(stream_response(rx))
+}
+
+/// Why a watch stream ended early.
+enum Cut {
+    /// The client went away.
+    Gone,
+    /// The client does not keep up (it lagged behind the broadcast buffer, or did not accept
+    /// data for [`SLOW_WATCHER`]).
+    Slow,
+    /// Fault injection.
+    Injected,
+}
+
+/// How long a watcher may refuse data before it is cut.
+const SLOW_WATCHER: Duration = Duration::from_secs(10);
+
+async fn send(tx: &mpsc::Sender<Result<Bytes, std::io::Error>>, line: Bytes) -> Result<(), Cut> {
+    match tokio::time::timeout(SLOW_WATCHER, tx.send(Ok(line))).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(_)) => Err(Cut::Gone),
+        Err(_) => Err(Cut::Slow),
+    }
 }
 
 /// The watch line for an event, honouring the namespace and selectors (objects moving out of a
@@ -979,11 +998,14 @@ async fn pod_log(
     let mut sent_bytes = text.len();
     let mut seen = snap_len(&core, &key, &container);
     tokio::spawn(async move {
-        if !text.is_empty() && tx.send(Ok(Bytes::from(text))).await.is_err() {
+        if !text.is_empty() && send(&tx, Bytes::from(text)).await.is_err() {
             return;
         }
         loop {
             tokio::time::sleep(Duration::from_millis(25)).await;
+            if *core.shutdown.borrow() {
+                return;
+            }
             let Some(s) = core.logs.read(&key, &container) else {
                 return;
             };
@@ -1000,11 +1022,11 @@ async fn pod_log(
                     cut -= 1;
                 }
                 chunk.truncate(cut);
-                let _ = tx.send(Ok(Bytes::from(chunk))).await;
+                let _ = send(&tx, Bytes::from(chunk)).await;
                 return;
             }
             sent_bytes += chunk.len();
-            if !chunk.is_empty() && tx.send(Ok(Bytes::from(chunk))).await.is_err() {
+            if !chunk.is_empty() && send(&tx, Bytes::from(chunk)).await.is_err() {
                 return;
             }
             if s.finished || tx.is_closed() {

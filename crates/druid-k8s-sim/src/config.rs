@@ -120,6 +120,9 @@ pub struct SimConfig {
     pub event_window: usize,
     /// Per-watch broadcast buffer; a watcher lagging further behind is cut.
     pub watch_buffer: usize,
+    /// Most core/v1 Events kept (the oldest simulated controller events are deleted beyond;
+    /// upstream expires them after an hour).
+    pub max_events: usize,
     /// Interval between BOOKMARK events on watches that ask for them.
     pub bookmark_interval: Duration,
     /// Longest watch when the client gives no `timeoutSeconds`.
@@ -153,6 +156,7 @@ impl Default for SimConfig {
             image_pull_failure_pattern: Some("(^|/)nonexistent([:@/]|$)".to_owned()),
             event_window: 20_000,
             watch_buffer: 16_384,
+            max_events: 10_000,
             bookmark_interval: Duration::from_secs(5),
             watch_max_timeout: Duration::from_secs(1800),
             task_logs: None,
@@ -222,6 +226,10 @@ impl SimConfig {
     setter!(
         /// Sets the per-watch buffer.
         watch_buffer: usize
+    );
+    setter!(
+        /// Sets the most controller Events kept.
+        max_events: usize
     );
     setter!(
         /// Sets the bookmark interval.

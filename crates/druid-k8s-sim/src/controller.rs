@@ -23,6 +23,8 @@ pub(crate) const JOB_TRACKING: &str = "batch.kubernetes.io/job-tracking";
 pub(crate) struct Ctl {
     pub core: Arc<Core>,
     timers: BinaryHeap<Reverse<(Instant, u64, usize, Key)>>,
+    /// Earliest pending timer per object.
+    pending: HashMap<(usize, Key), Instant>,
     seq: u64,
     /// owner uid → dependents.
     dependents: HashMap<String, HashSet<(usize, Key)>>,
@@ -92,6 +94,7 @@ impl Ctl {
         Ctl {
             core,
             timers: BinaryHeap::new(),
+            pending: HashMap::new(),
             seq: 0,
             dependents: HashMap::new(),
             owners_of: HashMap::new(),
@@ -105,8 +108,16 @@ impl Ctl {
         }
     }
 
-    /// Reconcile `(kind, key)` at `at`.
+    /// Reconcile `(kind, key)` at `at` (a reconcile already due earlier makes this one
+    /// redundant: reconciles are idempotent and re-arm their timers).
     pub fn timer(&mut self, at: Instant, kind: usize, key: &Key) {
+        let id = (kind, key.clone());
+        if let Some(pending) = self.pending.get(&id)
+            && *pending <= at
+        {
+            return;
+        }
+        self.pending.insert(id, at);
         self.seq += 1;
         self.timers.push(Reverse((at, self.seq, kind, key.clone())));
     }
@@ -120,6 +131,18 @@ impl Ctl {
     pub async fn run(mut self, mut events: mpsc::UnboundedReceiver<Arc<Event>>) {
         let mut shutdown = self.core.shutdown.clone();
         loop {
+            if !self.kicks.is_empty() {
+                // Work left from the previous round: take what arrived meanwhile and go on.
+                tokio::task::yield_now().await;
+                if *shutdown.borrow() {
+                    return;
+                }
+                while let Ok(ev) = events.try_recv() {
+                    self.observe(&ev);
+                }
+                self.process();
+                continue;
+            }
             let next = self.timers.peek().map(|Reverse((at, ..))| *at);
             let sleep = async {
                 match next {
@@ -146,8 +169,12 @@ impl Ctl {
                         if *at > now {
                             break;
                         }
-                        if let Some(Reverse((_, _, kind, key))) = self.timers.pop() {
-                            self.kicks.push((kind, key));
+                        if let Some(Reverse((at, _, kind, key))) = self.timers.pop() {
+                            let id = (kind, key);
+                            if self.pending.get(&id) == Some(&at) {
+                                self.pending.remove(&id);
+                            }
+                            self.kicks.push(id);
                         }
                     }
                 }

@@ -25,6 +25,8 @@ pub(crate) struct Core {
     /// `127.0.0.1:port`, set once the listener is bound.
     pub address: OnceLock<String>,
     pub shutdown: tokio::sync::watch::Receiver<bool>,
+    /// Events recorded by the simulated controllers, oldest first.
+    pub recorded_events: std::sync::Mutex<std::collections::VecDeque<Key>>,
 }
 
 /// How a delete propagates to dependents.
@@ -659,7 +661,18 @@ impl Core {
             "reportingComponent": component,
             "reportingInstance": "",
         });
-        let _ = self.create(crate::kinds::EVENT, Some(ns), ev, false);
+        if let Ok(created) = self.create(crate::kinds::EVENT, Some(ns), ev, false) {
+            let mut fifo = match self.recorded_events.lock() {
+                Ok(g) => g,
+                Err(p) => p.into_inner(),
+            };
+            fifo.push_back(key_of(&created));
+            while fifo.len() > self.cfg.max_events {
+                if let Some(old) = fifo.pop_front() {
+                    self.store.remove(crate::kinds::EVENT, &old);
+                }
+            }
+        }
     }
 }
 

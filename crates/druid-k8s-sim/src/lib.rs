@@ -107,6 +107,7 @@ impl Sim {
             image_fail,
             address: OnceLock::new(),
             shutdown: shutdown_rx,
+            recorded_events: std::sync::Mutex::new(std::collections::VecDeque::new()),
         });
         let mut namespaces: Vec<String> =
             ["default", "kube-system", "kube-public", "kube-node-lease"]
