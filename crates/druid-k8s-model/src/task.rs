@@ -238,16 +238,9 @@ impl Task {
         }
         match obj.get("context") {
             None | Some(Value::Null) => {}
-            Some(Value::Object(ctx)) => match ctx.get(CONTEXT_TAGS) {
-                None | Some(Value::Null) | Some(Value::Object(_)) => {}
-                Some(other) => {
-                    return Err(ModelError::InvalidTaskField {
-                        field: "context.tags".to_owned(),
-                        expected: "an object of tag name to value",
-                        found: describe(other),
-                    });
-                }
-            },
+            // Any `tags` value is accepted, as Druid's context map accepts it; `tags()` only
+            // returns a map.
+            Some(Value::Object(_)) => {}
             Some(other) => {
                 return Err(ModelError::InvalidTaskField {
                     field: "context".to_owned(),
@@ -295,7 +288,8 @@ impl Task {
             .filter(|v| !v.is_null())
     }
 
-    /// The context's `tags` map (used by `selectorBased` template selection).
+    /// The context's `tags` map (used by `selectorBased` template selection); `None` when absent
+    /// or not a map.
     pub fn tags(&self) -> Option<&Map<String, Value>> {
         self.context_value(CONTEXT_TAGS).and_then(Value::as_object)
     }
@@ -407,9 +401,8 @@ mod tests {
             err.to_string().starts_with("task JSON is not valid JSON"),
             "{err}"
         );
-        let err =
-            Task::from_value(json!({"id":"a","type":"b","context":{"tags":[1]}})).unwrap_err();
-        assert!(err.to_string().contains("context.tags"), "{err}");
+        let err = Task::from_value(json!({"id":"a","type":"b","context":[1]})).unwrap_err();
+        assert!(err.to_string().contains("`context`"), "{err}");
     }
 
     #[test]
@@ -419,6 +412,20 @@ mod tests {
         assert_eq!(task.to_json_string(), text);
         let back: Task = serde_json::from_str(&serde_json::to_string(&task).unwrap()).unwrap();
         assert_eq!(back, task);
+    }
+
+    /// Druid's task context is a plain map: a `tags` value that is not a map is accepted (only a
+    /// selector with `context.tags` conditions cannot use it), and such a task must survive a
+    /// restore from a Job created by Druid.
+    #[test]
+    fn non_map_tags_are_accepted_but_not_tags() {
+        for tags in [json!("team-a"), json!([1]), json!(3)] {
+            let t =
+                Task::from_value(json!({"id": "a", "type": "index", "context": {"tags": tags}}))
+                    .unwrap();
+            assert!(t.tags().is_none());
+            assert_eq!(t.context_value(CONTEXT_TAGS), Some(&tags));
+        }
     }
 
     #[test]

@@ -276,3 +276,27 @@ fn tag_values_compare_as_text() {
     };
     assert!(matches(&any, &task(json!({"id": "t", "type": "x"}))));
 }
+
+/// Druid accepts a task whose context `tags` is not a map; only a selector with tag conditions
+/// cannot match it (Selector.evaluate casts `tags` to a map).
+#[test]
+fn non_map_tags_only_fail_tag_conditions() {
+    let odd = task(json!({"id": "t", "type": "index_kafka", "context": {"tags": "team-a"}}));
+    let by_tag = Selector {
+        context_tags: Some([("team".to_owned(), ["team-a".to_owned()].into())].into()),
+        ..Selector::new("tagged")
+    };
+    assert_eq!(
+        first_failed_condition(&by_tag, &odd),
+        Some(FailedCondition::TagMissing { tag: "team".into() })
+    );
+    let by_type = Selector {
+        task_type: Some(["index_kafka".to_owned()].into()),
+        ..Selector::new("kafka")
+    };
+    let strategy = PodTemplateSelectStrategy::SelectorBased {
+        selectors: vec![by_tag, by_type],
+    };
+    let has = |k: &str| ["base", "tagged", "kafka"].contains(&k);
+    assert_eq!(select(&odd, &strategy, &has, false).unwrap().key, "kafka");
+}
