@@ -34,6 +34,20 @@ fn arg<T: std::str::FromStr>(args: &[String], name: &str, default: T) -> T {
         .unwrap_or(default)
 }
 
+/// CPU seconds (user + system) of a process, from `/proc/<pid>/stat`.
+fn cpu_seconds(pid: &str) -> f64 {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            let rest = s.rsplit_once(')')?.1.to_string();
+            let f: Vec<&str> = rest.split_whitespace().collect();
+            let u: f64 = f.get(11)?.parse().ok()?;
+            let k: f64 = f.get(12)?.parse().ok()?;
+            Some((u + k) / 100.0)
+        })
+        .unwrap_or(0.0)
+}
+
 fn peak_rss_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
@@ -142,6 +156,8 @@ async fn main() {
     .await
     .expect("runner");
 
+    let child_pid = child.id().to_string();
+    let (cpu0, sim_cpu0) = (cpu_seconds("self"), cpu_seconds(&child_pid));
     let start = Instant::now();
     let handles: Vec<_> = (0..n)
         .map(|i| {
@@ -169,6 +185,7 @@ async fn main() {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
     let elapsed = start.elapsed();
+    let (cpu1, sim_cpu1) = (cpu_seconds("self"), cpu_seconds(&child_pid));
     runner.stop();
     let rss = peak_rss_kib();
 
@@ -214,6 +231,12 @@ async fn main() {
         n as f64 / elapsed.as_secs_f64()
     );
     println!("runner process peak RSS: {:.1} MiB", rss as f64 / 1024.0);
+    println!(
+        "CPU during the run: runner {:.1} s ({:.2} ms/task), simulator {:.1} s",
+        cpu1 - cpu0,
+        (cpu1 - cpu0) * 1000.0 / n as f64,
+        sim_cpu1 - sim_cpu0
+    );
     println!("API requests per task by verb:");
     for (verb, c) in &by_verb {
         println!("  {verb}: {:.2}", *c as f64 / n as f64);
