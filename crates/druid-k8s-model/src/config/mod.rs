@@ -677,6 +677,9 @@ impl RunnerConfig {
         };
         let mut c = RunnerConfig::for_namespace("");
         c.properties = raw.clone();
+        for (key, message) in raw.unresolved_references() {
+            r.error(key, message.clone());
+        }
 
         // --- runner type
         let type_key = runner_key("type");
