@@ -405,9 +405,17 @@ pub async fn attach(
     }))
 }
 
+/// Whether the task's pod ever had a location recorded (so its Job was created and ran).
+fn ever_located(record: &TaskRecord) -> bool {
+    serde_json::from_str::<Value>(&record.location)
+        .ok()
+        .is_some_and(|l| l["host"].as_str().is_some_and(|h| !h.is_empty()))
+}
+
 /// Brings the store in line with the runner: runner tasks without a record are adopted (with
 /// the runner's final status when it has one), and active records the runner does not hold are
-/// finished from task-log storage (`status.json`) or failed with a reason. No task is run twice.
+/// finished from task-log storage (`status.json`); those never launched (no location ever
+/// recorded) are launched; the rest are failed with a reason. No task is run twice.
 pub async fn reconcile(app: &App, backend: &RunnerBackend) -> Result<(), ServerError> {
     let known = backend.runner.known_tasks();
     for info in &known {
@@ -452,7 +460,28 @@ pub async fn reconcile(app: &App, backend: &RunnerBackend) -> Result<(), ServerE
         if known.iter().any(|k| k.id == record.id) {
             continue;
         }
-        let status = match backend.stored_status(&record.id).await {
+        let stored = backend.stored_status(&record.id).await;
+        if !stored.as_ref().is_some_and(TaskStatus::is_complete) && !ever_located(&record) {
+            // Accepted but never launched (still waiting for capacity, or the server stopped
+            // between recording the task and creating its Job): launch it now, as Druid's
+            // TaskQueue hands its active tasks to the runner again at start-up. A Job that was
+            // created in the meantime is found by name (409) and adopted, never duplicated.
+            match druid_k8s_model::Task::from_json(&record.payload) {
+                Ok(task) => match backend.runner.run(task) {
+                    Ok(_) => {
+                        tracing::info!(task = %record.id, "launching a task accepted before the restart");
+                        continue;
+                    }
+                    Err(e) => {
+                        tracing::warn!(task = %record.id, error = %e, "could not relaunch a task accepted before the restart");
+                    }
+                },
+                Err(e) => {
+                    tracing::warn!(task = %record.id, error = %e, "the stored payload of an active task does not parse");
+                }
+            }
+        }
+        let status = match stored {
             Some(s) if s.is_complete() => s,
             _ => TaskStatus::failure(
                 record.id.clone(),
