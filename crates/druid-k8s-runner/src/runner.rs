@@ -627,6 +627,9 @@ impl TaskRunner {
         for (_, c) in st.captures.drain() {
             c.task.abort();
         }
+        // handles of unfinished tasks resolve to `RunnerError::Stopped` (the next leader
+        // adopts their Jobs)
+        st.waiters.retain(|_, w| w.borrow().is_some());
     }
 }
 

@@ -168,7 +168,16 @@ async fn restart_with_fifty_tasks_in_flight() {
         r1.known_tasks().iter().all(|t| t.status.is_none()),
         "all 50 in flight at the stop"
     );
+    let orphan = r1.status("rs-00").unwrap();
     r1.stop();
+    assert!(
+        matches!(
+            within(5, orphan.status()).await,
+            Err(druid_k8s_runner::RunnerError::Stopped)
+        ),
+        "a stopped runner's handles do not hang"
+    );
+    assert!(r1.run(tasks[0].clone()).is_err(), "run after stop fails");
     tokio::time::sleep(Duration::from_millis(2000)).await;
 
     let r2 = env.runner(config).await;
