@@ -3,6 +3,8 @@
 //! Run `cargo xtask help` for the list of tasks. Tidy checks (dependency rules for the pure
 //! crates, crate docs) are ordinary `#[test]`s in [`tidy`], so `cargo test` runs them.
 
+mod bench;
+mod chaos;
 mod dist;
 mod package;
 mod release;
@@ -25,6 +27,12 @@ Tasks:
           refuses a dirty tree)
   package cargo package every library crate (proves they are publishable); extra
           arguments go to cargo package (e.g. --no-verify, --allow-dirty)
+  chaos [--tasks N] [--kills K] [--seed S] [--capacity C] [--time-limit-secs T] [--keep]
+          serve against a faulty simulator, SIGKILL/restart the server K times while N tasks
+          run; fails if a task is lost, duplicated or ends with the wrong status, or a
+          dynamic-config history entry is lost (defaults: 2000 tasks, 20 kills)
+  bench [--tasks N] [--in-flight M] [--restore R] [--write]
+          end-to-end benchmark through the server binary; --write updates BENCHMARKS.md
   help    print this help
 ";
 
@@ -70,6 +78,8 @@ fn run(args: Vec<String>) -> Result<()> {
             _ => bail!("usage: cargo xtask release --version X.Y.Z"),
         },
         Some("package") => package::run(&root, &args[1..]),
+        Some("chaos") => chaos::main(&root, &args[1..]),
+        Some("bench") => bench::main(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
