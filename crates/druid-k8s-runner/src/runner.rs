@@ -41,6 +41,9 @@ use crate::retry::{Backoff, retry};
 use crate::tasklogs::{Artifact, TaskLogs};
 use crate::views::{JobView, PodView};
 
+/// Storage reads in flight while restoring tasks whose payload is in task-log storage.
+const RESTORE_CONCURRENCY: usize = 16;
+
 /// Label every peon Job and Pod carries.
 pub const PEON_LABEL: &str = "druid.k8s.peons";
 /// Label naming the owning overlord (cluster) of a Job.
@@ -1259,38 +1262,20 @@ impl Inner {
 
     /// Rebuilds tasks from the Jobs found at start (spec §4.4) and adopts them.
     async fn restore(self: &Arc<Self>, jobs: Vec<Job>) -> Vec<String> {
+        // payloads in storage are fetched concurrently (a restart with many tasks must not
+        // take one storage round trip per Job in a row)
+        let rebuilt: Vec<(Job, Option<Task>)> = futures::stream::iter(jobs)
+            .map(|job| async move {
+                let task = self.task_of(&job).await;
+                (job, task)
+            })
+            .buffered(RESTORE_CONCURRENCY)
+            .collect()
+            .await;
         let mut ids = Vec::new();
-        for job in jobs {
+        for (job, task) in rebuilt {
+            let Some(task) = task else { continue };
             let name = job.name_any();
-            let task = match druid_k8s_adapters::task_from_job(&job) {
-                Ok(JobPayload::Inline(t)) => t,
-                Ok(JobPayload::InStorage { task_id }) => {
-                    match self.logs.get(&task_id, Artifact::TaskPayload).await {
-                        Ok(Some(b)) => match std::str::from_utf8(&b)
-                            .map_err(|e| e.to_string())
-                            .and_then(|s| Task::from_json(s).map_err(|e| e.to_string()))
-                        {
-                            Ok(t) => t,
-                            Err(e) => {
-                                tracing::warn!(job = %name, error = %e, "cannot parse task.json of a restored Job; skipping it");
-                                continue;
-                            }
-                        },
-                        Ok(None) => {
-                            tracing::warn!(job = %name, task = %task_id, "Could not load task payload from deep storage; skipping the Job");
-                            continue;
-                        }
-                        Err(e) => {
-                            tracing::warn!(job = %name, error = %e, "cannot read task.json of a restored Job; skipping it");
-                            continue;
-                        }
-                    }
-                }
-                Err(e) => {
-                    tracing::warn!(job = %name, error = %e, "not a peon Job this runner can restore; skipping it");
-                    continue;
-                }
-            };
             let id = task.id().to_string();
             let expected = druid_k8s_adapters::job_name(&self.config.k8s_task_pod_name_prefix, &id);
             if expected != name {
@@ -1313,6 +1298,41 @@ impl Inner {
             ids.push(id);
         }
         ids
+    }
+
+    /// The task of a peon Job (spec §4.4): from the Job itself, or `task.json` in storage.
+    /// `None` (with a warning) when it cannot be rebuilt; Druid skips such Jobs too.
+    async fn task_of(&self, job: &Job) -> Option<Task> {
+        let name = job.name_any();
+        match druid_k8s_adapters::task_from_job(job) {
+            Ok(JobPayload::Inline(t)) => Some(t),
+            Ok(JobPayload::InStorage { task_id }) => {
+                match self.logs.get(&task_id, Artifact::TaskPayload).await {
+                    Ok(Some(b)) => match std::str::from_utf8(&b)
+                        .map_err(|e| e.to_string())
+                        .and_then(|s| Task::from_json(s).map_err(|e| e.to_string()))
+                    {
+                        Ok(t) => Some(t),
+                        Err(e) => {
+                            tracing::warn!(job = %name, error = %e, "cannot parse task.json of a restored Job; skipping it");
+                            None
+                        }
+                    },
+                    Ok(None) => {
+                        tracing::warn!(job = %name, task = %task_id, "Could not load task payload from deep storage; skipping the Job");
+                        None
+                    }
+                    Err(e) => {
+                        tracing::warn!(job = %name, error = %e, "cannot read task.json of a restored Job; skipping it");
+                        None
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(job = %name, error = %e, "not a peon Job this runner can restore; skipping it");
+                None
+            }
+        }
     }
 
     /// The shared Pod watch.
