@@ -21,14 +21,25 @@ use crate::{AdapterError, sidecars};
 /// Task context key with extra Java options for the peon.
 pub const CONTEXT_JAVA_OPTS: &str = "druid.indexer.runner.javaOpts";
 
+/// Java's regex `\s`: ASCII space, tab, newline, vertical tab, form feed, carriage return.
+fn is_java_regex_whitespace(c: char) -> bool {
+    matches!(c, ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r')
+}
+
 /// The peon's Java options, in Druid's order (spec §5.4): `javaOptsArray` (each entry split on
-/// whitespace), the task context's `druid.indexer.runner.javaOpts` (quote-aware split), then the
-/// base task dir, ports and TLS flags.
+/// Java's ASCII whitespace, as `PeonCommandContext.getJavaOpts` does), the task context's
+/// `druid.indexer.runner.javaOpts` (quote-aware split), then the base task dir, ports and TLS
+/// flags.
 pub fn java_opts(config: &RunnerConfig, task: &Task) -> Result<Vec<String>, AdapterError> {
     let mut opts: Vec<String> = config
         .java_opts_array
         .iter()
-        .flat_map(|entry| entry.split_whitespace().map(str::to_owned))
+        .flat_map(|entry| {
+            entry
+                .split(is_java_regex_whitespace)
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned)
+        })
         .collect();
     match task.context_value(CONTEXT_JAVA_OPTS) {
         None | Some(serde_json::Value::Null) => {}
@@ -203,4 +214,23 @@ pub fn overlord_labels(config: &RunnerConfig) -> BTreeMap<String, String> {
         overlord_namespace_label(config),
     );
     labels
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `PeonCommandContext.getJavaOpts` splits every `javaOptsArray` entry with Java's `\s+`
+    /// (ASCII space, tab, newline, vertical tab, form feed, carriage return only).
+    #[test]
+    fn java_opts_array_entries_split_on_java_whitespace_only() {
+        let mut config = RunnerConfig::for_namespace("ns");
+        config.java_opts_array = vec![
+            "-Xmx1g\u{b}-Dvt=1".to_owned(),
+            "-Dname=a\u{a0}b \t-Dx=1".to_owned(),
+        ];
+        let task = Task::from_json(r#"{"id":"t","type":"noop"}"#).unwrap();
+        let opts = java_opts(&config, &task).unwrap();
+        assert_eq!(opts[..4], ["-Xmx1g", "-Dvt=1", "-Dname=a\u{a0}b", "-Dx=1"]);
+    }
 }
