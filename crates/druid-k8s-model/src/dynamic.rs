@@ -313,17 +313,27 @@ fn parse_dynamic(value: &Value, errors: &mut Vec<FieldError>) -> Option<DynamicC
     };
     let capacity = match obj.get("capacity") {
         None | Some(Value::Null) => None,
-        Some(Value::Number(n)) => match n.as_i64() {
-            Some(c) if (0..=i64::from(i32::MAX)).contains(&c) => u32::try_from(c).ok(),
-            _ => {
-                err(
-                    errors,
-                    "capacity",
-                    format!("expected an integer from 0 to 2147483647, found {n}"),
-                );
-                None
+        // Jackson (Druid) also takes a string holding an integer and a whole float.
+        Some(v @ (Value::Number(_) | Value::String(_))) => {
+            let whole = match v {
+                Value::Number(n) => n
+                    .as_i64()
+                    .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0).map(|f| f as i64)),
+                Value::String(s) => s.trim().parse::<i64>().ok(),
+                _ => None,
+            };
+            match whole {
+                Some(c) if (0..=i64::from(i32::MAX)).contains(&c) => u32::try_from(c).ok(),
+                _ => {
+                    err(
+                        errors,
+                        "capacity",
+                        format!("expected an integer from 0 to 2147483647, found {v}"),
+                    );
+                    None
+                }
             }
-        },
+        }
         Some(other) => {
             err(
                 errors,
@@ -613,6 +623,16 @@ mod tests {
         );
         assert!(DynamicConfig::from_json(r#"{"capacity":2147483648}"#).is_err());
         assert!(DynamicConfig::from_json(r#"{"capacity":1.5}"#).is_err());
+        // Jackson coerces a string holding an integer, and a whole float, into the Integer.
+        for text in [r#"{"capacity":"12"}"#, r#"{"capacity":12.0}"#] {
+            assert_eq!(
+                DynamicConfig::from_json(text).unwrap().capacity,
+                Some(12),
+                "{text}"
+            );
+        }
+        assert!(DynamicConfig::from_json(r#"{"capacity":"-1"}"#).is_err());
+        assert!(DynamicConfig::from_json(r#"{"capacity":"many"}"#).is_err());
         assert_eq!(
             DynamicConfig::from_json(r#"{"capacity":null}"#)
                 .unwrap()
