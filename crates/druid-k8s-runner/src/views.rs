@@ -35,8 +35,11 @@ pub struct JobView {
     pub failed: i32,
     /// `status.startTime`.
     pub start_time: Option<jiff::Timestamp>,
-    /// `status.completionTime`.
+    /// `status.completionTime` (Kubernetes sets it for successful Jobs only).
     pub completion_time: Option<jiff::Timestamp>,
+    /// When the Job ended: `completionTime`, else the `lastTransitionTime` of its terminal
+    /// `Failed` condition (failed Jobs have no `completionTime`).
+    pub end_time: Option<jiff::Timestamp>,
     /// Set once the Job has ended.
     pub end: Option<JobEnd>,
 }
@@ -53,6 +56,7 @@ impl JobView {
         let failed = st.and_then(|s| s.failed).unwrap_or(0);
         let conds = st.and_then(|s| s.conditions.as_ref());
         let mut end = None;
+        let mut failed_at = None;
         if let Some(conds) = conds {
             for c in conds.iter().filter(|c| c.status == "True") {
                 match c.type_.as_str() {
@@ -65,6 +69,7 @@ impl JobView {
                             reason: c.reason.clone().unwrap_or_default(),
                             message: c.message.clone().unwrap_or_default(),
                         });
+                        failed_at = c.last_transition_time.as_ref().map(|t| t.0);
                         // a final `Failed` wins over `FailureTarget`; keep looking
                         if c.type_ == "Failed" {
                             break;
@@ -81,20 +86,24 @@ impl JobView {
                 message: String::new(),
             });
         }
+        let completion_time = st.and_then(|s| s.completion_time.as_ref()).map(|t| t.0);
         JobView {
             name,
             active,
             succeeded,
             failed,
             start_time: st.and_then(|s| s.start_time.as_ref()).map(|t| t.0),
-            completion_time: st.and_then(|s| s.completion_time.as_ref()).map(|t| t.0),
+            completion_time,
+            end_time: completion_time.or(failed_at),
             end,
         }
     }
 
-    /// Druid's task duration: `completionTime − startTime` in ms, or −1 when either is missing.
+    /// The task duration: end − `startTime` in ms, or −1 when either is missing. Druid uses
+    /// `completionTime` only, so every failed task gets −1; the end of a failed Job is its
+    /// `Failed` condition's transition time.
     pub fn duration_ms(&self) -> i64 {
-        match (self.start_time, self.completion_time) {
+        match (self.start_time, self.end_time) {
             (Some(s), Some(c)) => c.duration_since(s).as_millis() as i64,
             _ => -1,
         }
@@ -317,6 +326,20 @@ mod tests {
         })));
         assert_eq!(done.end, Some(JobEnd::Succeeded));
         assert_eq!(done.duration_ms(), 2500);
+        let failed_late = JobView::from_job(&job(serde_json::json!({
+            "metadata": {"name": "j"},
+            "status": {"failed": 1, "startTime": "2024-01-01T00:00:00Z", "conditions": [
+                {"type": "FailureTarget", "status": "True", "reason": "BackoffLimitExceeded",
+                 "lastTransitionTime": "2024-01-01T00:00:03Z"},
+                {"type": "Failed", "status": "True", "reason": "BackoffLimitExceeded",
+                 "lastTransitionTime": "2024-01-01T00:00:04Z"}]}
+        })));
+        assert_eq!(failed_late.completion_time, None);
+        assert_eq!(
+            failed_late.duration_ms(),
+            4000,
+            "a failed Job ends at its Failed condition"
+        );
         let failed = JobView::from_job(&job(serde_json::json!({
             "metadata": {"name": "j"},
             "status": {"failed": 1, "conditions": [

@@ -28,6 +28,7 @@ fn job(name: &str, end: Option<JobEnd>) -> JobView {
         failed: 0,
         start_time: None,
         completion_time: None,
+        end_time: None,
         end,
     }
 }
