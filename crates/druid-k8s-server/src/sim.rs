@@ -59,10 +59,10 @@ pub struct SimArgs {
     #[arg(long, default_value = "(^|/)nonexistent([:@/]|$)")]
     pub image_pull_failure_pattern: String,
     /// Watch events retained for resumption (older resourceVersions get 410 Expired).
-    #[arg(long, default_value_t = 20_000)]
+    #[arg(long, default_value_t = 10_000)]
     pub event_window: usize,
     /// Events a watcher may lag behind before it is cut.
-    #[arg(long, default_value_t = 16_384)]
+    #[arg(long, default_value_t = 4096)]
     pub watch_buffer: usize,
     /// Interval between watch bookmarks, in ms.
     #[arg(long, default_value_t = 5000)]

@@ -777,6 +777,9 @@ fn watch(
         let counters = core.clone();
         let body = async move {
             let mut last_rv = start.rv;
+            for obj in &start.current {
+                send(&tx, event_line("ADDED", obj)).await?;
+            }
             for ev in &start.backlog {
                 if let Some(line) = render(kind, ns.as_deref(), &sel, ev) {
                     send(&tx, line).await?;
@@ -855,8 +858,8 @@ fn render(kind: usize, ns: Option<&str>, sel: &Selectors, ev: &Event) -> Option<
     if ev.kind != kind || ns.is_some_and(|n| n != ev.key.0) {
         return None;
     }
-    let now = sel.matches(&ev.object);
-    let before = ev.old.as_ref().is_some_and(|o| sel.matches(o));
+    let now = sel.matches(&ev.slim);
+    let before = ev.old_slim.as_ref().is_some_and(|o| sel.matches(o));
     let etype = match ev.etype {
         EventType::Added => now.then_some("ADDED"),
         EventType::Deleted => (before || now).then_some("DELETED"),
@@ -867,7 +870,11 @@ fn render(kind: usize, ns: Option<&str>, sel: &Selectors, ev: &Event) -> Option<
             (false, false) => None,
         },
     }?;
-    Some(event_line(etype, &ev.object))
+    let mut line = Vec::with_capacity(ev.json.len() + 32);
+    line.extend_from_slice(format!("{{\"type\":\"{etype}\",\"object\":").as_bytes());
+    line.extend_from_slice(&ev.json);
+    line.extend_from_slice(b"}\n");
+    Some(Bytes::from(line))
 }
 
 async fn pod_log(

@@ -201,12 +201,12 @@ impl Ctl {
 
     /// Keeps the indexes up to date and queues what an event affects.
     fn observe(&mut self, ev: &Event) {
-        let uid = uid_of(&ev.object);
+        let uid = uid_of(&ev.slim);
         let id = (ev.kind, ev.key.clone());
         let new_owners = if ev.etype == EventType::Deleted {
             Vec::new()
         } else {
-            owner_uids(&ev.object)
+            owner_uids(&ev.slim)
         };
         let old_owners = self.owners_of.remove(&id).unwrap_or_default();
         for o in &old_owners {

@@ -206,11 +206,17 @@ impl SimHandle {
         s
     }
 
-    /// Stops the server (open watches end) and the controllers, and waits for them.
+    /// Stops the server (open watches end) and the controllers, and waits for them (at most
+    /// two seconds: a connection whose client stopped reading cannot finish gracefully).
     pub async fn shutdown(mut self) {
         let _ = self.shutdown_tx.send(true);
-        for t in std::mem::take(&mut self.tasks) {
-            let _ = t.await;
+        for mut t in std::mem::take(&mut self.tasks) {
+            if tokio::time::timeout(std::time::Duration::from_secs(2), &mut t)
+                .await
+                .is_err()
+            {
+                t.abort();
+            }
         }
     }
 }

@@ -150,7 +150,7 @@ pub(crate) struct FieldSelector {
     reqs: Vec<(String, bool, String)>,
 }
 
-fn supported_fields(kind: usize) -> &'static [&'static str] {
+pub(crate) fn supported_fields(kind: usize) -> &'static [&'static str] {
     match kind {
         POD => &[
             "metadata.name",

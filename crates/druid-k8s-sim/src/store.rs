@@ -22,15 +22,88 @@ pub(crate) enum EventType {
     Deleted,
 }
 
-/// One change to the store.
+/// One change to the store. The object is kept serialized (shared by every watcher, and much
+/// smaller than a `Value`), with a slim copy of what selectors and controllers look at.
 #[derive(Debug)]
 pub(crate) struct Event {
     pub rv: u64,
     pub kind: usize,
     pub etype: EventType,
     pub key: Key,
-    pub object: Arc<Value>,
-    pub old: Option<Arc<Value>>,
+    /// The object, as JSON.
+    pub json: bytes::Bytes,
+    /// Metadata (name, namespace, uid, labels, owner references) and selectable fields.
+    pub slim: Value,
+    /// The same for the previous version of a MODIFIED object.
+    pub old_slim: Option<Value>,
+}
+
+fn set_path(target: &mut Value, path: &[&str], v: Value) {
+    let mut cur = target;
+    for (i, p) in path.iter().enumerate() {
+        if i + 1 == path.len() {
+            cur[*p] = v;
+            return;
+        }
+        if !cur.get(*p).is_some_and(Value::is_object) {
+            cur[*p] = json!({});
+        }
+        cur = &mut cur[*p];
+    }
+}
+
+/// The parts of an object that watch selectors and the controllers' indexes need.
+pub(crate) fn slim_of(kind: usize, obj: &Value) -> Value {
+    let mut slim = json!({"metadata": {}});
+    if let Some(m) = obj.get("metadata") {
+        for f in [
+            "name",
+            "namespace",
+            "uid",
+            "labels",
+            "ownerReferences",
+            "resourceVersion",
+        ] {
+            if let Some(v) = m.get(f) {
+                slim["metadata"][f] = v.clone();
+            }
+        }
+    }
+    for field in crate::selector::supported_fields(kind) {
+        if field.starts_with("metadata.") {
+            continue;
+        }
+        let path: Vec<&str> = if *field == "source" {
+            vec!["source"]
+        } else {
+            field.split('.').collect()
+        };
+        if let Some(v) = obj.pointer(&format!("/{}", path.join("/"))) {
+            set_path(&mut slim, &path, v.clone());
+        }
+    }
+    slim
+}
+
+impl Event {
+    fn new(
+        rv: u64,
+        kind: usize,
+        etype: EventType,
+        key: Key,
+        obj: &Value,
+        old: Option<&Value>,
+    ) -> Self {
+        Event {
+            rv,
+            kind,
+            etype,
+            key,
+            json: bytes::Bytes::from(serde_json::to_vec(obj).unwrap_or_default()),
+            slim: slim_of(kind, obj),
+            old_slim: old.map(|o| slim_of(kind, o)),
+        }
+    }
 }
 
 struct Inner {
@@ -51,8 +124,10 @@ pub(crate) struct Store {
 
 /// The result of starting a watch.
 pub(crate) struct WatchStart {
-    /// Events to send first (replayed from the window, or synthetic ADDED for a fresh watch).
+    /// Events to send first (replayed from the window).
     pub backlog: Vec<Arc<Event>>,
+    /// For a fresh watch: the current objects, to send as ADDED first.
+    pub current: Vec<Arc<Value>>,
     /// Live events after the backlog.
     pub rx: broadcast::Receiver<Arc<Event>>,
     /// The store's resourceVersion when the watch started.
@@ -142,14 +217,7 @@ impl Store {
         inner.objects[kind].insert(key.clone(), obj.clone());
         self.emit(
             &mut inner,
-            Event {
-                rv,
-                kind,
-                etype: EventType::Added,
-                key,
-                object: obj.clone(),
-                old: None,
-            },
+            Event::new(rv, kind, EventType::Added, key, &obj, None),
         );
         Ok(obj)
     }
@@ -177,14 +245,7 @@ impl Store {
         inner.objects[kind].insert(key.clone(), new.clone());
         self.emit(
             &mut inner,
-            Event {
-                rv,
-                kind,
-                etype: EventType::Modified,
-                key: key.clone(),
-                object: new.clone(),
-                old: Some(cur),
-            },
+            Event::new(rv, kind, EventType::Modified, key.clone(), &new, Some(&cur)),
         );
         Ok(new)
     }
@@ -200,14 +261,7 @@ impl Store {
         let last = Arc::new(last);
         self.emit(
             &mut inner,
-            Event {
-                rv,
-                kind,
-                etype: EventType::Deleted,
-                key: key.clone(),
-                object: last.clone(),
-                old: Some(cur),
-            },
+            Event::new(rv, kind, EventType::Deleted, key.clone(), &last, None),
         );
         Some(last)
     }
@@ -284,20 +338,14 @@ impl Store {
         let inner = self.lock();
         let rx = self.tx.subscribe();
         let mut backlog = Vec::new();
+        let mut current = Vec::new();
         match from {
             None => {
                 for (k, v) in inner.objects[kind].iter() {
                     if ns.is_some_and(|n| n != k.0) || !filter(v) {
                         continue;
                     }
-                    backlog.push(Arc::new(Event {
-                        rv: rv_of(v),
-                        kind,
-                        etype: EventType::Added,
-                        key: k.clone(),
-                        object: v.clone(),
-                        old: None,
-                    }));
+                    current.push(v.clone());
                 }
             }
             Some(rv) => {
@@ -319,6 +367,7 @@ impl Store {
         }
         Ok(WatchStart {
             backlog,
+            current,
             rx,
             rv: inner.rv,
         })
@@ -415,6 +464,6 @@ mod tests {
         let e = s.watch(POD, None, Some(1), &|_| true).err().unwrap();
         assert_eq!(e.code, 410);
         let fresh = s.watch(POD, Some("d"), None, &|_| true).unwrap();
-        assert_eq!(fresh.backlog.len(), 5);
+        assert_eq!(fresh.current.len(), 5);
     }
 }

@@ -685,3 +685,65 @@ async fn unschedulable_pods_wait_and_image_pull_failures_back_off() {
     assert!(waiting.message.is_some());
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn latency_and_dropped_connections_are_injected() {
+    let faults = FaultConfig {
+        latency: Duration::from_millis(150),
+        ..SimConfig::default().faults
+    };
+    let (sim, client) = start(SimConfig::default().faults(faults)).await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "druid");
+    let t = std::time::Instant::now();
+    cms.list(&ListParams::default()).await.expect("list");
+    assert!(
+        t.elapsed() >= Duration::from_millis(150),
+        "{:?}",
+        t.elapsed()
+    );
+    sim.shutdown().await;
+
+    let faults = FaultConfig {
+        drop_rate: 1.0,
+        ..SimConfig::default().faults
+    };
+    let (sim, _) = start(SimConfig::default().faults(faults)).await;
+    let raw = http_get(sim.addr(), "/api/v1/namespaces/druid/configmaps").await;
+    assert!(!raw.contains("ConfigMapList"), "{raw}");
+    assert_eq!(sim.stats().dropped_connections, 1);
+    // Discovery is not subject to faults.
+    let raw = http_get(sim.addr(), "/apis/batch/v1").await;
+    assert!(raw.contains("\"jobs/status\""), "{raw}");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn kube_discovery_finds_every_served_kind() {
+    let (sim, client) = start(SimConfig::default()).await;
+    let discovery = kube::discovery::Discovery::new(client.clone())
+        .run()
+        .await
+        .expect("discovery");
+    for (group, kind) in [
+        ("", "Pod"),
+        ("batch", "Job"),
+        ("coordination.k8s.io", "Lease"),
+        ("", "Event"),
+    ] {
+        let found = discovery
+            .groups()
+            .filter(|g| g.name() == group)
+            .flat_map(|g| g.recommended_resources())
+            .any(|(ar, _)| ar.kind == kind);
+        assert!(found, "{group}/{kind}");
+    }
+    let (ar, caps) = kube::discovery::pinned_kind(
+        &client,
+        &kube::api::GroupVersionKind::gvk("batch", "v1", "Job"),
+    )
+    .await
+    .expect("pinned");
+    assert_eq!(ar.plural, "jobs");
+    assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
+    sim.shutdown().await;
+}
