@@ -3,7 +3,6 @@
 //! Run `cargo xtask help` for the list of tasks. Tidy checks (dependency rules for the pure
 //! crates, crate docs) are ordinary `#[test]`s in [`tidy`], so `cargo test` runs them.
 
-mod bench;
 mod chaos;
 mod dist;
 mod package;
@@ -31,8 +30,6 @@ Tasks:
           serve against a faulty simulator, SIGKILL/restart the server K times while N tasks
           run; fails if a task is lost, duplicated or ends with the wrong status, or a
           dynamic-config history entry is lost (defaults: 2000 tasks, 20 kills)
-  bench [--tasks N] [--in-flight M] [--restore R] [--write]
-          end-to-end benchmark through the server binary; --write updates BENCHMARKS.md
   help    print this help
 ";
 
@@ -79,7 +76,6 @@ fn run(args: Vec<String>) -> Result<()> {
         },
         Some("package") => package::run(&root, &args[1..]),
         Some("chaos") => chaos::main(&root, &args[1..]),
-        Some("bench") => bench::main(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
