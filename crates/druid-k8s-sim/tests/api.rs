@@ -747,3 +747,80 @@ async fn kube_discovery_finds_every_served_kind() {
     assert_eq!(caps.scope, kube::discovery::Scope::Namespaced);
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn native_sidecars_do_not_block_completion_but_ordinary_sidecars_do() {
+    let (sim, client) = start(SimConfig::default()).await;
+    let jobs: Api<Job> = Api::namespaced(client.clone(), "druid");
+    let pods: Api<Pod> = Api::namespaced(client.clone(), "druid");
+    let job = |name: &str, spec: serde_json::Value| -> Job {
+        serde_json::from_value(json!({"metadata": {"name": name},
+            "spec": {"backoffLimit": 0, "template": {"spec": spec}}}))
+        .expect("job")
+    };
+    let main = json!({"name": "main", "image": "busybox:1", "command": ["true"]});
+    let forever = json!({"name": "side", "image": "envoy:1", "command": ["envoy"]});
+    let mut native_side = forever.clone();
+    native_side["restartPolicy"] = json!("Always");
+    jobs.create(
+        &PostParams::default(),
+        &job(
+            "native",
+            json!({"restartPolicy": "Never",
+        "initContainers": [native_side], "containers": [main]}),
+        ),
+    )
+    .await
+    .expect("create");
+    jobs.create(
+        &PostParams::default(),
+        &job(
+            "ordinary",
+            json!({"restartPolicy": "Never",
+        "containers": [main, forever]}),
+        ),
+    )
+    .await
+    .expect("create");
+    let mut kubexit_side = forever.clone();
+    kubexit_side["env"] = json!([{"name": "KUBEXIT_NAME", "value": "side"}, {"name": "KUBEXIT_DEATH_DEPS", "value": "main"}]);
+    jobs.create(
+        &PostParams::default(),
+        &job(
+            "kubexit",
+            json!({"restartPolicy": "Never",
+        "containers": [main, kubexit_side]}),
+        ),
+    )
+    .await
+    .expect("create");
+    for name in ["native", "kubexit"] {
+        eventually(10, name, || async {
+            let j = jobs.get(name).await.ok()?;
+            has_condition(&j, "Complete").then_some(())
+        })
+        .await;
+    }
+    // The ordinary sidecar keeps its pod running: the Job never completes.
+    let pod = eventually(10, "main exited", || async {
+        let p = pods
+            .list(&ListParams::default().labels("job-name=ordinary"))
+            .await
+            .ok()?
+            .items
+            .pop()?;
+        let st = p.status.clone()?;
+        let main_done = st
+            .container_statuses?
+            .iter()
+            .any(|c| c.name == "main" && c.state.as_ref().is_some_and(|s| s.terminated.is_some()));
+        main_done.then_some(p)
+    })
+    .await;
+    assert_eq!(pod.status.and_then(|s| s.phase).as_deref(), Some("Running"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let j = jobs.get("ordinary").await.expect("job");
+    assert!(!has_condition(&j, "Complete"));
+    assert_eq!(j.status.and_then(|s| s.active), Some(1));
+    sim.shutdown().await;
+}
