@@ -2,14 +2,20 @@
 //! store in step with it: status events are recorded, and at start-up the store is reconciled
 //! with what the runner restored (Jobs without a record are adopted; running records without a
 //! Job are finished from task-log storage or failed with a reason).
+//!
+//! With `druid.indexer.runner.type=k8sAndWorker` the backend also starts a
+//! [`WorkerRunner`] and sends tasks through a [`CombinedRunner`] (spec §9.1): new tasks go where
+//! the runner strategy says, task lists and capacity cover both runners. Archived logs, stored
+//! statuses, the Job preview and the dynamic config stay with the Kubernetes runner.
 
 use std::sync::Arc;
 
-use druid_k8s_model::config::{AdapterType, RunnerConfig, TaskLogsConfig};
+use druid_k8s_model::config::{AdapterType, RunnerConfig, RunnerType, TaskLogsConfig};
 use druid_k8s_model::{DynamicConfig, Task, TaskLocation, TaskStatus};
 use druid_k8s_runner::{
-    Artifact, FileTaskLogs, FileTemplateSource, ObjectStoreTaskLogs, RunnerEvent, RunnerMetrics,
-    RunnerOptions, RunnerParts, S3Settings, TaskLogs, TaskRunner,
+    Artifact, CombinedRunner, FileTaskLogs, FileTemplateSource, ObjectStoreTaskLogs, RunnerEvent,
+    RunnerMetrics, RunnerOptions, RunnerParts, S3Settings, TaskHandle, TaskInfo, TaskLogs,
+    TaskRunner, WorkerRunner, WorkerRunnerConfig,
 };
 use futures::StreamExt;
 use futures::future::BoxFuture;
@@ -27,6 +33,8 @@ use crate::tasks_api::location_json;
 /// The runner behind the HTTP API.
 pub struct RunnerBackend {
     runner: TaskRunner,
+    /// Set in `k8sAndWorker` mode: the Kubernetes runner plus the worker runner.
+    combined: Option<CombinedRunner>,
     config: RunnerConfig,
     templates: Option<Arc<FileTemplateSource>>,
     logs: Arc<dyn TaskLogs>,
@@ -37,6 +45,7 @@ impl std::fmt::Debug for RunnerBackend {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("RunnerBackend")
             .field("runner", &self.runner)
+            .field("combined", &self.combined)
             .finish_non_exhaustive()
     }
 }
@@ -111,8 +120,39 @@ impl RunnerBackend {
         })
         .await
         .map_err(|e| ServerError::Runner(e.to_string()))?;
+        let combined = match (&config.runner_type, &config.k8s_and_worker) {
+            (RunnerType::K8sAndWorker, Some(kw)) => {
+                let worker = match WorkerRunnerConfig::from_config(kw) {
+                    Ok(cfg) => WorkerRunner::start(cfg).await,
+                    Err(e) => Err(e),
+                };
+                match worker {
+                    Ok(worker) => Some(CombinedRunner::new(
+                        runner.clone(),
+                        worker,
+                        kw.runner_strategy.clone(),
+                    )),
+                    Err(e) => {
+                        runner.stop();
+                        return Err(ServerError::Runner(e.to_string()));
+                    }
+                }
+            }
+            (RunnerType::K8sAndWorker, None) => {
+                runner.stop();
+                return Err(ServerError::Runner(
+                    "druid.indexer.runner.type=k8sAndWorker but no k8sAndWorker settings were read"
+                        .into(),
+                ));
+            }
+            _ => None,
+        };
+        if let Some(c) = &combined {
+            tracing::info!(strategy = ?c.strategy(), workers = c.worker().workers().len(), "k8sAndWorker mode: Kubernetes and worker runners");
+        }
         Ok(RunnerBackend {
             runner,
+            combined,
             config,
             templates,
             logs,
@@ -120,9 +160,42 @@ impl RunnerBackend {
         })
     }
 
-    /// The runner.
+    /// The Kubernetes runner.
     pub fn runner(&self) -> &TaskRunner {
         &self.runner
+    }
+
+    /// The combined runner, in `k8sAndWorker` mode.
+    pub fn combined(&self) -> Option<&CombinedRunner> {
+        self.combined.as_ref()
+    }
+
+    fn run_task(&self, task: Task) -> Result<TaskHandle, druid_k8s_runner::RunnerError> {
+        match &self.combined {
+            Some(c) => c.run(task),
+            None => self.runner.run(task),
+        }
+    }
+
+    fn shutdown_task(&self, id: &str, reason: &str) {
+        match &self.combined {
+            Some(c) => c.shutdown(id, reason),
+            None => self.runner.shutdown(id, reason),
+        }
+    }
+
+    fn known(&self) -> Vec<TaskInfo> {
+        match &self.combined {
+            Some(c) => c.known_tasks(),
+            None => self.runner.known_tasks(),
+        }
+    }
+
+    fn subscribe(&self) -> tokio::sync::broadcast::Receiver<RunnerEvent> {
+        match &self.combined {
+            Some(c) => c.subscribe(),
+            None => self.runner.subscribe(),
+        }
     }
 
     async fn overlord_pod(&self) -> Result<Pod, BackendError> {
@@ -158,8 +231,7 @@ async fn collect(stream: druid_k8s_runner::LogStream) -> Vec<u8> {
 impl TaskBackend for RunnerBackend {
     fn run(&self, task: Task) -> BoxFuture<'_, Result<(), BackendError>> {
         Box::pin(async move {
-            self.runner
-                .run(task)
+            self.run_task(task)
                 .map(|_| ())
                 .map_err(|e| BackendError(e.to_string()))
         })
@@ -171,14 +243,13 @@ impl TaskBackend for RunnerBackend {
         reason: &'a str,
     ) -> BoxFuture<'a, Result<(), BackendError>> {
         Box::pin(async move {
-            self.runner.shutdown(id, reason);
+            self.shutdown_task(id, reason);
             Ok(())
         })
     }
 
     fn known_tasks(&self) -> Vec<RunnerTask> {
-        self.runner
-            .known_tasks()
+        self.known()
             .into_iter()
             .map(|t| RunnerTask {
                 id: t.id,
@@ -189,6 +260,14 @@ impl TaskBackend for RunnerBackend {
     }
 
     fn capacity(&self) -> Capacity {
+        if let Some(c) = &self.combined {
+            // −1 ("unknown") and anything below reads as 0 slots
+            let clamp = |n: i64| u32::try_from(n.max(0)).unwrap_or(u32::MAX);
+            return Capacity {
+                total: clamp(c.total_capacity()),
+                used: clamp(c.used_capacity()),
+            };
+        }
         let s = self.runner.slots();
         Capacity {
             total: s.total,
@@ -200,7 +279,11 @@ impl TaskBackend for RunnerBackend {
         Box::pin(async move {
             // offsets are applied by the HTTP layer (the same way for live and archived logs)
             let _ = offset;
-            match self.runner.stream_log(id, 0).await {
+            let stream = match &self.combined {
+                Some(c) => c.stream_log(id, 0).await,
+                None => self.runner.stream_log(id, 0).await,
+            };
+            match stream {
                 Ok(Some(stream)) => Some(collect(stream).await),
                 Ok(None) => None,
                 Err(e) => {
@@ -225,7 +308,11 @@ impl TaskBackend for RunnerBackend {
 
     fn reports<'a>(&'a self, id: &'a str) -> BoxFuture<'a, Option<Vec<u8>>> {
         Box::pin(async move {
-            match self.runner.reports(id).await {
+            let reports = match &self.combined {
+                Some(c) => c.reports(id).await,
+                None => self.runner.reports(id).await,
+            };
+            match reports {
                 Ok(b) => b.map(|b| b.to_vec()),
                 Err(e) => {
                     tracing::warn!(task = %id, error = %e, "live reports unavailable; trying storage");
@@ -332,7 +419,12 @@ impl TaskBackend for RunnerBackend {
     }
 
     fn stop(&self) -> BoxFuture<'_, ()> {
-        Box::pin(async move { self.runner.stop() })
+        Box::pin(async move {
+            match &self.combined {
+                Some(c) => c.stop(),
+                None => self.runner.stop(),
+            }
+        })
     }
 }
 
@@ -368,7 +460,7 @@ pub async fn attach(
     app: &App,
     backend: Arc<RunnerBackend>,
 ) -> Result<tokio::task::JoinHandle<()>, ServerError> {
-    let mut events = backend.runner.subscribe();
+    let mut events = backend.subscribe();
     reconcile(app, &backend).await?;
     let app = app.clone();
     Ok(tokio::spawn(async move {
@@ -380,7 +472,7 @@ pub async fn attach(
                     } else if status.is_complete() {
                         // as Druid's TaskQueue does: the runner forgets the finished task and
                         // deletes its Job (unless debugJobs)
-                        backend.runner.shutdown(&status.id, COMPLETED);
+                        backend.shutdown_task(&status.id, COMPLETED);
                     }
                 }
                 Ok(RunnerEvent::LocationChanged { task_id, location }) => {
@@ -417,7 +509,7 @@ fn ever_located(record: &TaskRecord) -> bool {
 /// finished from task-log storage (`status.json`); those never launched (no location ever
 /// recorded) are launched; the rest are failed with a reason. No task is run twice.
 pub async fn reconcile(app: &App, backend: &RunnerBackend) -> Result<(), ServerError> {
-    let known = backend.runner.known_tasks();
+    let known = backend.known();
     for info in &known {
         if app.store().get_task(&info.id).await?.is_none() {
             let now = now_ms();
@@ -445,7 +537,7 @@ pub async fn reconcile(app: &App, backend: &RunnerBackend) -> Result<(), ServerE
         if let Some(status) = &info.status {
             record_final(app, status).await?;
             if status.is_complete() {
-                backend.runner.shutdown(&status.id, COMPLETED);
+                backend.shutdown_task(&status.id, COMPLETED);
             }
         }
     }
@@ -467,7 +559,7 @@ pub async fn reconcile(app: &App, backend: &RunnerBackend) -> Result<(), ServerE
             // TaskQueue hands its active tasks to the runner again at start-up. A Job that was
             // created in the meantime is found by name (409) and adopted, never duplicated.
             match druid_k8s_model::Task::from_json(&record.payload) {
-                Ok(task) => match backend.runner.run(task) {
+                Ok(task) => match backend.run_task(task) {
                     Ok(_) => {
                         tracing::info!(task = %record.id, "launching a task accepted before the restart");
                         continue;
