@@ -254,7 +254,9 @@ async fn cleanup_loop_deletes_old_finished_jobs_kept_by_debug_jobs() {
     let runner = env
         .runner(env.config(&[
             ("druid.indexer.runner.debugJobs", "true"),
-            ("druid.indexer.runner.taskCleanupDelay", "PT1S"),
+            // Long enough that the Job is surely still there when the status is known (on a
+            // loaded machine archiving the log can take a second), short enough for the test.
+            ("druid.indexer.runner.taskCleanupDelay", "PT4S"),
             ("druid.indexer.runner.taskCleanupInterval", "PT1S"),
         ]))
         .await;
@@ -274,7 +276,7 @@ async fn cleanup_loop_deletes_old_finished_jobs_kept_by_debug_jobs() {
         1,
         "debugJobs keeps the Job"
     );
-    within(10, async {
+    within(15, async {
         while !jobs
             .list(&ListParams::default())
             .await
