@@ -90,6 +90,15 @@ fn seconds_buckets() -> Histogram {
 }
 
 impl RunnerMetrics {
+    /// Counts one restart (error or relist) of the shared watch on `resource`.
+    pub fn count_watch_restart(&self, resource: &str) {
+        self.watch_restarts
+            .get_or_create(&ResourceLabels {
+                resource: resource.into(),
+            })
+            .inc();
+    }
+
     /// New metrics, not registered anywhere.
     pub fn new() -> Arc<Self> {
         Arc::new(RunnerMetrics {

@@ -36,7 +36,7 @@ use tokio_util::sync::CancellationToken;
 use crate::api::{ApiLayer, RateLimiter};
 use crate::core::{Command, Core, CoreConfig, Event, PeonLocation, Phase, Slots};
 use crate::error::RunnerError;
-use crate::metrics::{OutcomeLabels, ResourceLabels, RunnerMetrics, StateLabels};
+use crate::metrics::{OutcomeLabels, RunnerMetrics, StateLabels};
 use crate::retry::{Backoff, retry};
 use crate::tasklogs::{Artifact, TaskLogs};
 use crate::views::{JobView, PodView};
@@ -1216,12 +1216,7 @@ impl Inner {
                 Ok(ev) => ev,
                 Err(e) => {
                     tracing::debug!(error = %e, "job watch error; the watcher retries");
-                    self.metrics
-                        .watch_restarts
-                        .get_or_create(&ResourceLabels {
-                            resource: "jobs".into(),
-                        })
-                        .inc();
+                    self.metrics.count_watch_restart("jobs");
                     continue;
                 }
             };
@@ -1229,12 +1224,7 @@ impl Inner {
                 WatchEvent::Init => {
                     inits += 1;
                     if inits > 1 {
-                        self.metrics
-                            .watch_restarts
-                            .get_or_create(&ResourceLabels {
-                                resource: "jobs".into(),
-                            })
-                            .inc();
+                        self.metrics.count_watch_restart("jobs");
                     }
                     listed.clear();
                 }
@@ -1352,12 +1342,7 @@ impl Inner {
                 Ok(ev) => ev,
                 Err(e) => {
                     tracing::debug!(error = %e, "pod watch error; the watcher retries");
-                    self.metrics
-                        .watch_restarts
-                        .get_or_create(&ResourceLabels {
-                            resource: "pods".into(),
-                        })
-                        .inc();
+                    self.metrics.count_watch_restart("pods");
                     continue;
                 }
             };
@@ -1365,12 +1350,7 @@ impl Inner {
                 WatchEvent::Init => {
                     inits += 1;
                     if inits > 1 {
-                        self.metrics
-                            .watch_restarts
-                            .get_or_create(&ResourceLabels {
-                                resource: "pods".into(),
-                            })
-                            .inc();
+                        self.metrics.count_watch_restart("pods");
                     }
                 }
                 WatchEvent::InitApply(p) | WatchEvent::Apply(p) => {
