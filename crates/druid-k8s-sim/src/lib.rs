@@ -47,6 +47,7 @@ mod store;
 mod table;
 mod util;
 mod validate;
+pub mod worker;
 
 use std::net::SocketAddr;
 use std::path::Path;
@@ -59,6 +60,7 @@ use tokio::task::JoinHandle;
 pub use config::{FaultConfig, SimConfig, TaskLogStorage};
 pub use error::SimError;
 pub use stats::SimStats;
+pub use worker::{SimWorker, SimWorkerConfig, SimWorkerHandle, SimWorkerTask};
 
 use crate::core::Core;
 use crate::kinds::{KINDS, NAMESPACE};

@@ -316,12 +316,33 @@ pub(crate) fn plan(
             }
         }
     };
+    plan_task(
+        &task,
+        source,
+        env.get("TASK_ID").map(String::as_str),
+        storage,
+        cfg,
+        true,
+    )
+}
+
+/// Builds the plan of a task (its JSON read from `source`) as the task context's `sim` key
+/// asks. `storage_expected`: a missing task-log storage is logged as an error (peons push
+/// their status there; a MiddleManager's peons report through their worker instead).
+pub(crate) fn plan_task(
+    task: &Value,
+    source: &str,
+    fallback_id: Option<&str>,
+    storage: Option<Storage>,
+    cfg: &SimConfig,
+    storage_expected: bool,
+) -> Plan {
     let task_id = task
         .get("id")
         .and_then(Value::as_str)
-        .map(str::to_owned)
-        .or_else(|| env.get("TASK_ID").cloned())
-        .unwrap_or_default();
+        .or(fallback_id)
+        .unwrap_or_default()
+        .to_owned();
     let task_type = task
         .get("type")
         .and_then(Value::as_str)
@@ -450,7 +471,7 @@ pub(crate) fn plan(
             })
         })
     });
-    if storage.is_none() {
+    if storage.is_none() && storage_expected {
         lines.push((
             duration,
             log_line(
