@@ -337,3 +337,221 @@ async fn a_task_its_worker_never_starts_fails_after_the_assignment_timeout() {
     .await;
     runner.stop();
 }
+
+// ---- against the simulator's MiddleManager (druid-k8s-sim's `SimWorker`, an independent
+// implementation of the worker side of the protocol) ----
+
+use druid_k8s_sim::{SimWorker, SimWorkerConfig, SimWorkerHandle};
+
+fn sim_config(workers: &[&SimWorkerHandle], capacity: u32) -> WorkerRunnerConfig {
+    let eps = workers
+        .iter()
+        .map(|w| WorkerEndpoint::parse(&w.host()).unwrap())
+        .collect();
+    let mut c = WorkerRunnerConfig::for_workers(eps, capacity);
+    c.tick = Duration::from_millis(20);
+    c.sync_request_timeout = Duration::from_millis(500);
+    c.start_timeout = Duration::from_secs(5);
+    c
+}
+
+fn sim_task(id: &str, sim: serde_json::Value) -> Task {
+    Task::from_value(serde_json::json!({
+        "id": id, "type": "index_kafka", "dataSource": "clicks", "context": {"sim": sim}
+    }))
+    .unwrap()
+}
+
+async fn wait(h: druid_k8s_runner::TaskHandle) -> druid_k8s_model::TaskStatus {
+    tokio::time::timeout(Duration::from_secs(10), h.status())
+        .await
+        .expect("final status in time")
+        .expect("a status")
+}
+
+async fn log_of(runner: &WorkerRunner, id: &str) -> String {
+    let mut s = runner.stream_log(id, 0).await.unwrap().expect("a log");
+    let mut out = Vec::new();
+    while let Some(chunk) = s.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    String::from_utf8(out).unwrap()
+}
+
+#[tokio::test]
+async fn sim_worker_runs_tasks_as_their_sim_context_says() {
+    let mm = SimWorker::start(SimWorkerConfig::default().capacity(3))
+        .await
+        .unwrap();
+    let runner = WorkerRunner::start(sim_config(&[&mm], 3)).await.unwrap();
+    let ok = runner
+        .run(sim_task(
+            "ok",
+            serde_json::json!({"durationMs": 100, "logLines": 2}),
+        ))
+        .unwrap();
+    let bad = runner
+        .run(sim_task(
+            "bad",
+            serde_json::json!({"durationMs": 50, "status": "FAILED", "errorMsg": "boom"}),
+        ))
+        .unwrap();
+    let hung = runner
+        .run(sim_task("hung", serde_json::json!({"hang": true})))
+        .unwrap();
+    let s = wait(ok).await;
+    assert_eq!(s.status, TaskState::Success, "{s:?}");
+    assert!(s.duration >= 100, "{s:?}");
+    let s = wait(bad).await;
+    assert_eq!(
+        (s.status, s.error_msg.as_deref()),
+        (TaskState::Failed, Some("boom"))
+    );
+    // the log, as a simulated peon writes it
+    let log = log_of(&runner, "ok").await;
+    assert!(
+        log.contains("Running peon for task [ok] of type [index_kafka]"),
+        "{log}"
+    );
+    assert!(log.contains("sim progress 2/2 of task [ok]"), "{log}");
+    assert!(log.contains("Task completed with status"), "{log}");
+    // a hanging task ends only when shut down, through the worker
+    eventually(5, "hung running", || {
+        runner.runner_task_state("hung") == Some(RunnerTaskState::Running)
+    })
+    .await;
+    runner.shutdown("hung", "test");
+    let s = wait(hung).await;
+    assert_eq!(s.status, TaskState::Failed);
+    assert!(s.error_msg.unwrap().contains("shut down"));
+    // each task was assigned exactly once
+    let mut assigned = mm.assigned();
+    assigned.sort();
+    assert_eq!(assigned, vec!["bad", "hung", "ok"]);
+    runner.stop();
+    mm.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_restarted_runner_re_adopts_restored_tasks_from_the_sync_without_reassigning() {
+    let mm = SimWorker::start(SimWorkerConfig::default().capacity(4))
+        .await
+        .unwrap();
+    let first = WorkerRunner::start(sim_config(&[&mm], 4)).await.unwrap();
+    let _ = first
+        .run(sim_task("long", serde_json::json!({"durationMs": 1500})))
+        .unwrap();
+    let _ = first
+        .run(sim_task("short", serde_json::json!({"durationMs": 50})))
+        .unwrap();
+    eventually(5, "both assigned", || mm.assigned().len() == 2).await;
+    first.stop();
+    // `short` ends while no runner listens
+    eventually(5, "short finished on the worker", || {
+        mm.tasks()
+            .iter()
+            .any(|t| t.id == "short" && t.status == "SUCCESS")
+    })
+    .await;
+
+    let second = WorkerRunner::start(sim_config(&[&mm], 4)).await.unwrap();
+    // the store says: both were running, `lost` too (no worker has it), `never` was accepted
+    // but had not reached a worker
+    let long = second
+        .restore(sim_task("long", serde_json::json!({})), true, None)
+        .unwrap();
+    let short = second
+        .restore(sim_task("short", serde_json::json!({})), true, None)
+        .unwrap();
+    let lost = second
+        .restore(
+            sim_task("lost", serde_json::json!({})),
+            true,
+            Some("127.0.0.1:8105".into()),
+        )
+        .unwrap();
+    let never = second
+        .restore(
+            sim_task("never", serde_json::json!({"durationMs": 20})),
+            false,
+            None,
+        )
+        .unwrap();
+    assert_eq!(wait(short).await.status, TaskState::Success);
+    assert_eq!(wait(long).await.status, TaskState::Success);
+    assert_eq!(wait(never).await.status, TaskState::Success);
+    let s = wait(lost).await;
+    assert_eq!(s.status, TaskState::Failed);
+    let msg = s.error_msg.unwrap();
+    assert!(
+        msg.contains(&format!(
+            "worker [{}] synced and does not have it",
+            mm.host()
+        )) && msg.contains("127.0.0.1:8105")
+            && !msg.contains("Kubernetes"),
+        "{msg}"
+    );
+    // no task was assigned twice; `never` went out once, after the sync
+    let mut assigned = mm.assigned();
+    assigned.sort();
+    assert_eq!(assigned, vec!["long", "never", "short"]);
+    second.stop();
+    mm.shutdown().await;
+}
+
+#[tokio::test]
+async fn restored_tasks_wait_for_an_unreachable_worker_until_the_unstability_timeout() {
+    // a worker address nobody listens on
+    let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let host = dead.local_addr().unwrap().to_string();
+    drop(dead);
+    let mut cfg = WorkerRunnerConfig::for_workers(vec![WorkerEndpoint::parse(&host).unwrap()], 1);
+    cfg.tick = Duration::from_millis(20);
+    cfg.server_unstability_timeout = Duration::from_millis(1500);
+    let runner = WorkerRunner::start(cfg).await.unwrap();
+    let h = runner
+        .restore(sim_task("r1", serde_json::json!({})), true, None)
+        .unwrap();
+    // not failed before the timeout
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(h.try_status().is_none());
+    assert_eq!(
+        runner.runner_task_state("r1"),
+        Some(RunnerTaskState::Pending)
+    );
+    let s = wait(h).await;
+    assert_eq!(s.status, TaskState::Failed);
+    let msg = s.error_msg.unwrap();
+    assert!(
+        msg.contains(&format!(
+            "worker [{host}] did not answer its sync within serverUnstabilityTimeout (PT1.5S)"
+        )),
+        "{msg}"
+    );
+    runner.stop();
+}
+
+#[tokio::test]
+async fn stop_resolves_the_handles_of_tasks_waiting_for_a_worker() {
+    let a = FakeWorker::start().await;
+    a.set_disabled(true);
+    let runner = WorkerRunner::start(config(&[&a], 1)).await.unwrap();
+    let waiting = runner.run(task("w1", "index")).unwrap();
+    let restored = runner.restore(task("w2", "index"), true, None).unwrap();
+    eventually(5, "w1 pending", || {
+        runner.runner_task_state("w1") == Some(RunnerTaskState::Pending)
+    })
+    .await;
+    runner.stop();
+    for h in [waiting, restored] {
+        let r = tokio::time::timeout(Duration::from_secs(2), h.status())
+            .await
+            .expect("the handle resolves once the runner stops");
+        assert!(
+            matches!(r, Err(druid_k8s_runner::RunnerError::Stopped)),
+            "{r:?}"
+        );
+    }
+    assert!(runner.run(task("w3", "index")).is_err());
+    assert!(a.assigned().is_empty());
+}

@@ -228,6 +228,9 @@ pub fn select_worker<'a>(
 enum Phase {
     /// Waiting for a worker.
     Pending,
+    /// Restored from the caller's records after a restart ([`WorkerRunner::restore`]): no
+    /// worker has announced it yet; waits for every worker's sync.
+    Expected,
     /// Sent (or being sent) to a worker that has not announced it yet.
     Assigned,
     /// Announced by its worker.
@@ -240,6 +243,7 @@ impl Phase {
     fn lifecycle(self) -> LifecycleState {
         match self {
             Phase::Pending => LifecycleState::NotStarted,
+            Phase::Expected => LifecycleState::Pending,
             Phase::Assigned => LifecycleState::Pending,
             Phase::Running => LifecycleState::Running,
             Phase::Done => LifecycleState::Stopped,
@@ -265,6 +269,11 @@ struct Entry {
     restored: bool,
     remove_when_done: bool,
     cancel: Option<String>,
+    /// For [`Phase::Expected`]: the task had reached a worker before the restart (else it is
+    /// run normally when no worker has it).
+    launched: bool,
+    /// For [`Phase::Expected`]: where it was last seen running (`host:port` of its peon).
+    last_location: Option<String>,
 }
 
 struct WorkerState {
@@ -307,6 +316,7 @@ struct Inner {
     events: broadcast::Sender<RunnerEvent>,
     cancel: CancellationToken,
     wake: Notify,
+    started: Instant,
 }
 
 /// Runs Druid tasks on MiddleManagers / Indexers (Druid's `HttpRemoteTaskRunner`). Cheap to
@@ -365,6 +375,7 @@ impl WorkerRunner {
             events,
             cancel: CancellationToken::new(),
             wake: Notify::new(),
+            started: Instant::now(),
         });
         let hosts: Vec<String> = inner.lock().workers.keys().cloned().collect();
         for host in hosts {
@@ -407,17 +418,7 @@ impl WorkerRunner {
             } else {
                 st.seq += 1;
                 let seq = st.seq;
-                let resource = task.as_value().get("resource");
-                let required = resource
-                    .and_then(|r| r.get("requiredCapacity"))
-                    .and_then(serde_json::Value::as_u64)
-                    .and_then(|n| u32::try_from(n).ok())
-                    .unwrap_or(1)
-                    .max(1);
-                let group = resource
-                    .and_then(|r| r.get("availabilityGroup"))
-                    .and_then(serde_json::Value::as_str)
-                    .map(str::to_owned);
+                let (required, group) = resource_of(&task);
                 let (tx, rx) = watch::channel(None);
                 st.tasks.insert(
                     id.clone(),
@@ -439,11 +440,76 @@ impl WorkerRunner {
                         restored: false,
                         remove_when_done: false,
                         cancel: None,
+                        launched: false,
+                        last_location: None,
                     },
                 );
                 let _ = self.inner.events.send(RunnerEvent::StateChanged {
                     task_id: id.clone(),
                     state: LifecycleState::NotStarted,
+                });
+                rx
+            }
+        };
+        self.inner.wake.notify_one();
+        Ok(TaskHandle::from_watch(id, rx))
+    }
+
+    /// Restores a task that the caller's records (the overlord's task store) say was active
+    /// on a worker before a restart, but that no worker has announced (yet): it waits until
+    /// every worker has answered a full sync, or has been unreachable (or silent) for
+    /// `serverUnstabilityTimeout` since the runner started. A worker that reports the task
+    /// adopts it (no new `assignTask`). When none does: a task that had never reached a worker
+    /// (`launched = false`) is run as usual; a launched one fails with a reason naming the
+    /// workers and what each said. `last_location` (`host:port` of its peon, if recorded) goes
+    /// into that reason. Returns the handle of a task the runner already holds unchanged.
+    pub fn restore(
+        &self,
+        task: Task,
+        launched: bool,
+        last_location: Option<String>,
+    ) -> Result<TaskHandle, RunnerError> {
+        if self.inner.cancel.is_cancelled() {
+            return Err(RunnerError::Stopped);
+        }
+        let id = task.id().to_string();
+        let rx = {
+            let mut st = self.inner.lock();
+            if let Some(e) = st.tasks.get(&id) {
+                e.waiter.subscribe()
+            } else {
+                st.seq += 1;
+                let seq = st.seq;
+                let (tx, rx) = watch::channel(None);
+                let (required, group) = resource_of(&task);
+                tracing::info!(task = %id, launched, "restored a worker task; waiting for the workers' sync");
+                st.tasks.insert(
+                    id.clone(),
+                    Entry {
+                        id: id.clone(),
+                        task_type: task.task_type().to_owned(),
+                        data_source: task.data_source().map(str::to_owned),
+                        priority: task.priority(),
+                        task: Some(Arc::new(task)),
+                        seq,
+                        required,
+                        group,
+                        phase: Phase::Expected,
+                        worker: None,
+                        assigned_at: None,
+                        location: TaskLocation::unknown(),
+                        status: None,
+                        waiter: tx,
+                        restored: true,
+                        remove_when_done: false,
+                        cancel: None,
+                        launched,
+                        last_location,
+                    },
+                );
+                let _ = self.inner.events.send(RunnerEvent::StateChanged {
+                    task_id: id.clone(),
+                    state: LifecycleState::Pending,
                 });
                 rx
             }
@@ -463,7 +529,9 @@ impl WorkerRunner {
                 return;
             };
             match e.phase {
-                Phase::Pending => {
+                Phase::Pending | Phase::Expected => {
+                    // an expected task a worker announces later still running gets a
+                    // shutdown request then (it is already Done here)
                     e.remove_when_done = true;
                     let status = TaskStatus::failure(
                         task_id,
@@ -694,10 +762,35 @@ impl WorkerRunner {
     }
 
     /// Stops syncing and assigning; tasks keep running on their workers (the next start
-    /// adopts them). `run` fails afterwards.
+    /// adopts them). `run` fails afterwards. The handles of unfinished tasks (waiting for a
+    /// worker, assigned, running) resolve to [`RunnerError::Stopped`] at once; no final
+    /// status is invented for them (the next start, or the next overlord, finds them again).
     pub fn stop(&self) {
         self.inner.cancel.cancel();
+        let mut st = self.inner.lock();
+        for e in st.tasks.values_mut() {
+            if e.phase != Phase::Done {
+                // dropping the sender ends every receiver's wait with `Stopped`
+                e.waiter = watch::channel(None).0;
+            }
+        }
     }
+}
+
+/// The task's `resource`: slots it needs (at least 1) and its availability group.
+fn resource_of(task: &Task) -> (u32, Option<String>) {
+    let resource = task.as_value().get("resource");
+    let required = resource
+        .and_then(|r| r.get("requiredCapacity"))
+        .and_then(serde_json::Value::as_u64)
+        .and_then(|n| u32::try_from(n).ok())
+        .unwrap_or(1)
+        .max(1);
+    let group = resource
+        .and_then(|r| r.get("availabilityGroup"))
+        .and_then(serde_json::Value::as_str)
+        .map(str::to_owned);
+    (required, group)
 }
 
 /// Tasks that take slots on `host`.
@@ -898,12 +991,15 @@ impl Inner {
                     }
                 }
             }
-            None if !status.is_complete() => {
+            None => {
+                // a task this runner does not hold: adopt it (restore), with its final status
+                // when it already ended (it finished while no overlord listened)
                 let resource = ann.task_resource.clone();
                 let (tx, _) = watch::channel(None);
                 st.seq += 1;
                 let seq = st.seq;
-                tracing::info!(task = %id, worker = %host, "adopting a task its worker runs");
+                let complete = status.is_complete();
+                tracing::info!(task = %id, worker = %host, complete, "adopting a task its worker holds");
                 let mut e = Entry {
                     id: id.clone(),
                     task: None,
@@ -922,17 +1018,91 @@ impl Inner {
                     restored: true,
                     remove_when_done: false,
                     cancel: None,
+                    launched: true,
+                    last_location: None,
                 };
-                let _ = self.events.send(RunnerEvent::StateChanged {
-                    task_id: id.clone(),
-                    state: LifecycleState::Running,
-                });
+                if !complete {
+                    let _ = self.events.send(RunnerEvent::StateChanged {
+                        task_id: id.clone(),
+                        state: LifecycleState::Running,
+                    });
+                }
                 self.set_location(&mut e, location);
                 st.tasks.insert(id.clone(), e);
+                if complete {
+                    self.complete(st, &id, status);
+                }
             }
-            None => {}
         }
         Some(id)
+    }
+
+    /// Restored tasks no worker has announced: once every worker has synced (or the
+    /// unstability timeout since start passed), run the unlaunched ones, fail the others.
+    fn resolve_expected(&self, st: &mut State, now: Instant) {
+        if !st.tasks.values().any(|e| e.phase == Phase::Expected) {
+            return;
+        }
+        let waited = now.duration_since(self.started);
+        let settled =
+            waited >= self.cfg.server_unstability_timeout || st.workers.values().all(|w| w.synced);
+        if !settled {
+            return;
+        }
+        let said: Vec<String> = st
+            .workers
+            .iter()
+            .map(|(host, w)| {
+                if w.synced && w.failing_since.is_none() {
+                    format!("worker [{host}] synced and does not have it")
+                } else if w.synced {
+                    format!(
+                        "worker [{host}] synced earlier, then became unreachable ({})",
+                        w.last_error.as_deref().unwrap_or("no answer")
+                    )
+                } else {
+                    format!(
+                        "worker [{host}] did not answer its sync within serverUnstabilityTimeout ({}){}",
+                        period(self.cfg.server_unstability_timeout),
+                        w.last_error
+                            .as_deref()
+                            .map(|e| format!(": {e}"))
+                            .unwrap_or_default()
+                    )
+                }
+            })
+            .collect();
+        let said = if said.is_empty() {
+            "no worker is configured or discovered".to_owned()
+        } else {
+            said.join("; ")
+        };
+        let ids: Vec<(String, bool, Option<String>)> = st
+            .tasks
+            .values()
+            .filter(|e| e.phase == Phase::Expected)
+            .map(|e| (e.id.clone(), e.launched, e.last_location.clone()))
+            .collect();
+        for (id, launched, last) in ids {
+            if !launched {
+                if let Some(e) = st.tasks.get_mut(&id) {
+                    tracing::info!(task = %id, "no worker has a restored task that never started; running it");
+                    self.set_phase(e, Phase::Pending);
+                }
+                continue;
+            }
+            let seen = last
+                .map(|l| format!(" (its peon was last seen at {l})"))
+                .unwrap_or_default();
+            let status = TaskStatus::failure(
+                &id,
+                format!(
+                    "Task [{id}] was running on a worker{seen} when the overlord restarted, and no worker reports it any more: {said}"
+                ),
+            );
+            tracing::warn!(task = %id, reason = %said, "a restored worker task is gone");
+            self.complete(st, &id, status);
+        }
     }
 
     /// Timeouts, lost workers and assignment of pending tasks.
@@ -987,6 +1157,7 @@ impl Inner {
             self.complete(&mut st, &id, status);
             actions.push(Action::Shutdown { host, id });
         }
+        self.resolve_expected(&mut st, now);
         // assign pending tasks: priority, then submission
         let mut pending: Vec<(Reverse<i32>, u64, String)> = st
             .tasks
