@@ -3,6 +3,7 @@
 //! Run `cargo xtask help` for the list of tasks. Tidy checks (dependency rules for the pure
 //! crates, crate docs) are ordinary `#[test]`s in [`tidy`], so `cargo test` runs them.
 
+mod bench;
 mod chaos;
 mod dist;
 mod package;
@@ -30,6 +31,11 @@ Tasks:
           serve against a faulty simulator, SIGKILL/restart the server K times while N tasks
           run; fails if a task is lost, duplicated or ends with the wrong status, or a
           dynamic-config history entry is lost (defaults: 2000 tasks, 20 kills)
+  bench [--tasks N] [--capacity C] [--in-flight M] [--time-limit-secs T] [--no-floor] [--write]
+          the runner benchmark through the release binary: N tasks end to end over the HTTP
+          API, peak RSS with M in flight, API requests per task, restore of M Jobs after
+          SIGKILL, the bare-client floor; --write updates BENCHMARKS.md (defaults: 5000, 500,
+          10000)
   help    print this help
 ";
 
@@ -76,6 +82,7 @@ fn run(args: Vec<String>) -> Result<()> {
         },
         Some("package") => package::run(&root, &args[1..]),
         Some("chaos") => chaos::main(&root, &args[1..]),
+        Some("bench") => bench::main(&root, &args[1..]),
         Some("help") | Some("--help") | Some("-h") | None => {
             print!("{HELP}");
             Ok(())
