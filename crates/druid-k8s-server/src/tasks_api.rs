@@ -59,16 +59,19 @@ pub fn validate_id(field: &str, id: &str) -> Result<(), String> {
             "Invalid value for field [{field}]: Value [{id}] cannot contain '/'."
         ));
     }
-    if id.chars().any(|c| c.is_whitespace() && c != ' ') {
+    // Java's `[^\S ]`: only ASCII whitespace other than the space is refused here.
+    if id.contains(['\t', '\n', '\u{b}', '\u{c}', '\r']) {
         return Err(format!(
             "Invalid value for field [{field}]: Value [{id}] contains illegal whitespace characters.  Only space is allowed."
         ));
     }
-    for (i, c) in id.chars().enumerate() {
-        let n = c as u32;
-        if (1..31).contains(&n) || (128..159).contains(&n) || n > 0xFFFF {
+    // Druid checks UTF-16 code units (Java chars), with exclusive bounds: control characters,
+    // C1 controls, surrogates from U+D801 and the private use area, and U+FFF1..U+FFFE. The
+    // position and the number reported are the code unit's, as Druid reports them.
+    for (i, unit) in id.encode_utf16().enumerate() {
+        if matches!(unit, 1..=30 | 128..=158 | 0xD801..=0xF8FE | 0xFFF1..=0xFFFE) {
             return Err(format!(
-                "Invalid value for field [{field}]: Value [{id}] contains illegal UTF8 character [#{n}] at position [{i}]"
+                "Invalid value for field [{field}]: Value [{id}] contains illegal UTF8 character [#{unit}] at position [{i}]"
             ));
         }
     }
@@ -529,6 +532,56 @@ pub async fn preview(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn id_rules_are_druids() {
+        // Druid's own IdUtilsTest cases
+        assert_eq!(
+            validate_id("thingToValidate", "form\u{81}feed?").unwrap_err(),
+            "Invalid value for field [thingToValidate]: Value [form\u{81}feed?] contains illegal UTF8 character [#129] at position [4]"
+        );
+        assert_eq!(
+            validate_id("thingToValidate", "form💯feed?").unwrap_err(),
+            "Invalid value for field [thingToValidate]: Value [form💯feed?] contains illegal UTF8 character [#55357] at position [4]"
+        );
+        assert!(
+            validate_id("x", "what\u{b}is line tabulation")
+                .unwrap_err()
+                .ends_with("contains illegal whitespace characters.  Only space is allowed.")
+        );
+        assert!(
+            validate_id("x", ".hidden")
+                .unwrap_err()
+                .contains("cannot start with '.'")
+        );
+        assert!(
+            validate_id("x", "a/b")
+                .unwrap_err()
+                .contains("cannot contain '/'")
+        );
+        assert!(
+            validate_id("x", "")
+                .unwrap_err()
+                .ends_with("must not be null")
+        );
+        // what Druid lets through: spaces, non-ASCII whitespace, the bounds of its ranges, and
+        // a character whose high surrogate is U+D800 but not its low one
+        for ok in [
+            "a b",
+            "a\u{a0}b",
+            "a\u{1f}b",
+            "a\u{9f}b",
+            "日本語",
+            "\u{ffff}",
+        ] {
+            assert_eq!(validate_id("x", ok), Ok(()), "{ok:?}");
+        }
+        assert!(
+            validate_id("x", "a\u{10000}")
+                .unwrap_err()
+                .ends_with("illegal UTF8 character [#56320] at position [2]")
+        );
+    }
 
     #[test]
     fn generated_ids_follow_druid() {
