@@ -483,6 +483,6 @@ async fn metrics(State(app): State<App>) -> Response {
         .into_response()
 }
 
-async fn openapi() -> Json<serde_json::Value> {
-    Json(crate::openapi::document())
+async fn openapi(State(app): State<App>) -> Json<serde_json::Value> {
+    Json(crate::openapi::document(app.inner.auth.is_some()))
 }

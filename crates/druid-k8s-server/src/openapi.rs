@@ -1,5 +1,9 @@
 //! The OpenAPI 3 description served at `/openapi.json` (hand-written; a test checks that it
 //! describes exactly the routes the router serves).
+//!
+//! The document describes the server as configured: HTTP Basic authentication (and the 401/403
+//! answers) appear only when `druid.k8s.server.auth.usersFile` is set, and parameter schemas are
+//! as strict as the handlers (a request valid by the document is not refused for its shape).
 
 use serde_json::{Map, Value, json};
 
@@ -8,11 +12,46 @@ fn path_param(name: &str, description: &str) -> Value {
 }
 
 fn query_param(name: &str, ty: &str, description: &str) -> Value {
-    json!({"name": name, "in": "query", "required": false, "description": description, "schema": {"type": ty}})
+    let schema = if ty == "integer" {
+        json!({"type": ty, "format": "int64"})
+    } else {
+        json!({"type": ty})
+    };
+    query_param_schema(name, schema, description)
+}
+
+fn query_param_schema(name: &str, schema: Value, description: &str) -> Value {
+    json!({"name": name, "in": "query", "required": false, "description": description, "schema": schema})
+}
+
+/// An ISO-8601 interval as the handlers parse it: `start/end`, `start/period` or `period/end`,
+/// where an instant is a date or a date-time (with `Z` or an offset, or taken as UTC). The
+/// pattern cannot say that the end must not precede the start; such an interval is refused.
+fn interval() -> Value {
+    const INSTANT: &str = "(19|20)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|1[0-9]|2[0-8])(T([01][0-9]|2[0-3]):[0-5][0-9](:[0-5][0-9](\\.[0-9]{1,3})?)?(Z|[+-](0[0-9]|1[0-3]):[0-5][0-9])?)?";
+    const PERIOD: &str = "P([1-9][0-9]{0,3}[DW]|T[1-9][0-9]{0,3}[HMS])";
+    json!({"type": "string", "pattern": format!("^({INSTANT}/{INSTANT}|{INSTANT}/{PERIOD}|{PERIOD}/{INSTANT})$")})
+}
+
+fn non_negative() -> Value {
+    json!({"type": "integer", "format": "int64", "minimum": 0})
+}
+
+/// A task type: it starts a generated task id, so it obeys Druid's id rules (`IdUtils.validateId`):
+/// no leading `.`, no `/`, no tab/newline/CR/FF/VT, no control characters, C1 controls,
+/// surrogates above U+D800, private use characters or U+FFF1..U+FFFE.
+fn id_part() -> Value {
+    json!({"type": "string", "minLength": 1,
+           "pattern": "^[^./\\t\\n\\u000b\\f\\r\\u0001-\\u001e\\u0080-\\u009e\\ud801-\\uf8fe\\ufff1-\\ufffe][^/\\t\\n\\u000b\\f\\r\\u0001-\\u001e\\u0080-\\u009e\\ud801-\\uf8fe\\ufff1-\\ufffe]*$"})
+}
+
+/// A string that is not empty and not only whitespace (what the handlers accept).
+fn non_blank() -> Value {
+    json!({"type": "string", "minLength": 1, "pattern": "\\S"})
 }
 
 fn header_param(name: &str, description: &str) -> Value {
-    json!({"name": name, "in": "header", "required": false, "description": description, "schema": {"type": "string"}})
+    json!({"name": name, "in": "header", "required": false, "description": description, "schema": non_blank()})
 }
 
 fn json_body(schema: &str, description: &str) -> Value {
@@ -69,8 +108,8 @@ fn op(
     Value::Object(o)
 }
 
-/// The document.
-pub fn document() -> Value {
+/// The document; `auth` says whether the server authenticates requests (a users file is set).
+pub fn document(auth: bool) -> Value {
     let id = || path_param("id", "Task id");
     let text = |d: &str| json!({"description": d, "content": {"text/plain": {"schema": {"type": "string"}}}});
     let list = |d: &str| ok_json(json!({"type": "array", "items": r("TaskStatusPlus")}), d);
@@ -108,18 +147,19 @@ pub fn document() -> Value {
             vec![("200", ok_json(json!({"type": "object", "properties": {"task": {"type": "string"}}}), "{\"task\": id}")),
                  ("404", error("Unknown task")), ("503", unavailable())], false)},
         "/druid/indexer/v1/tasks": {"get": op("Tasks by state", "tasks",
-            vec![query_param("state", "string", "pending, waiting, running or complete"),
+            vec![query_param_schema("state", json!({"type": "string", "enum": ["pending", "waiting", "running", "complete"]}), "pending, waiting, running or complete"),
                  query_param("datasource", "string", "Only this datasource"),
                  query_param("type", "string", "Only this task type"),
-                 query_param("max", "integer", "At most this many complete tasks"),
-                 query_param("createdTimeInterval", "string", "ISO interval of creation times")], None,
+                 query_param_schema("max", non_negative(), "At most this many complete tasks"),
+                 query_param_schema("createdTimeInterval", interval(), "ISO interval of creation times")], None,
             vec![("200", list("TaskStatusPlus list")), ("400", text("Invalid state or parameter"))], false)},
         "/druid/indexer/v1/runningTasks": {"get": op("Running tasks", "tasks",
             vec![query_param("type", "string", "Only this task type")], None, vec![("200", list("Running"))], false)},
         "/druid/indexer/v1/pendingTasks": {"get": op("Pending tasks", "tasks", vec![], None, vec![("200", list("Pending"))], false)},
         "/druid/indexer/v1/waitingTasks": {"get": op("Waiting tasks", "tasks", vec![], None, vec![("200", list("Waiting"))], false)},
         "/druid/indexer/v1/completeTasks": {"get": op("Complete tasks", "tasks",
-            vec![query_param("n", "integer", "At most this many")], None, vec![("200", list("Complete"))], false)},
+            vec![query_param_schema("n", non_negative(), "At most this many")], None,
+            vec![("200", list("Complete")), ("400", text("Invalid n"))], false)},
         "/druid/indexer/v1/totalWorkerCapacity": {"get": op("Capacity", "tasks", vec![], None,
             vec![("200", ok_json(json!({"type": "object", "properties": {
                 "currentClusterCapacity": {"type": "integer"},
@@ -137,8 +177,8 @@ pub fn document() -> Value {
                      ("400", error("Malformed or invalid config, unknown selectionKey, blank If-Match")),
                      ("412", error("If-Match does not match the stored config"))], false)},
         "/druid/indexer/v1/k8s/taskrunner/executionconfig/history": {"get": op("Audit history of the dynamic config", "config",
-            vec![query_param("interval", "string", "ISO interval start/end (count is then ignored)"),
-                 query_param("count", "integer", "The last N entries")], None,
+            vec![query_param_schema("interval", interval(), "ISO interval start/end, start/period or period/end (count is then ignored)"),
+                 query_param_schema("count", json!({"type": "integer", "format": "int64", "minimum": 1}), "The last N entries")], None,
             vec![("200", ok_json(json!({"type": "array", "items": r("AuditEntry")}), "Entries")),
                  ("400", ok_json(json!({"type": "object", "properties": {"error": {"type": "string"}}}), "Malformed interval or count"))], false)},
         "/druid/indexer/v1/k8s/taskrunner/podTemplates": {"get": op("Configured pod templates (customTemplateAdapter)", "config", vec![], None,
@@ -153,7 +193,7 @@ pub fn document() -> Value {
                     "dryRun": {"type": "object", "nullable": true}}}), "Preview")),
                  ("400", error("Malformed task or no template")), ("503", unavailable())], false)},
     });
-    json!({
+    let mut doc = json!({
         "openapi": "3.0.3",
         "info": {
             "title": "druid-k8s",
@@ -166,8 +206,11 @@ pub fn document() -> Value {
             "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
             "schemas": {
                 "Task": {"type": "object", "required": ["type"], "additionalProperties": true,
-                         "properties": {"id": {"type": "string"}, "type": {"type": "string"}, "dataSource": {"type": "string"},
-                                        "context": {"type": "object"}}},
+                         "properties": {"id": {"type": "string", "nullable": true, "description": "Generated when absent, null or empty"},
+                                        "type": id_part(),
+                                        "groupId": {"type": "string", "nullable": true},
+                                        "dataSource": {"type": "string", "nullable": true},
+                                        "context": {"type": "object", "nullable": true}}},
                 "TaskLocation": {"type": "object", "properties": {"host": {"type": "string", "nullable": true},
                     "port": {"type": "integer"}, "tlsPort": {"type": "integer"}, "k8sPodName": {"type": "string"}}},
                 "TaskStatusPlus": {"type": "object", "properties": {
@@ -181,13 +224,16 @@ pub fn document() -> Value {
                     "dataSource": {"type": "string", "nullable": true}, "errorMsg": {"type": "string", "nullable": true}}},
                 "DynamicConfig": {"type": "object", "properties": {
                     "type": {"type": "string", "enum": ["default"]},
-                    "podTemplateSelectStrategy": {"type": "object", "properties": {
-                        "type": {"type": "string", "enum": ["default", "taskType", "selectorBased"]},
-                        "selectors": {"type": "array", "items": {"type": "object", "required": ["selectionKey"], "properties": {
-                            "selectionKey": {"type": "string"},
-                            "context.tags": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
-                            "type": {"type": "array", "items": {"type": "string"}},
-                            "dataSource": {"type": "array", "items": {"type": "string"}}}}}}},
+                    "podTemplateSelectStrategy": {"oneOf": [
+                        {"type": "object", "required": ["type"], "additionalProperties": false,
+                         "properties": {"type": {"type": "string", "enum": ["default", "taskType"]}}},
+                        {"type": "object", "required": ["type"], "additionalProperties": false, "properties": {
+                            "type": {"type": "string", "enum": ["selectorBased"]},
+                            "selectors": {"type": "array", "items": {"type": "object", "required": ["selectionKey"], "properties": {
+                                "selectionKey": {"type": "string"},
+                                "context.tags": {"type": "object", "additionalProperties": {"type": "array", "items": {"type": "string"}}},
+                                "type": {"type": "array", "items": {"type": "string"}},
+                                "dataSource": {"type": "array", "items": {"type": "string"}}}}}}}]},
                     "capacity": {"type": "integer", "minimum": 0}}},
                 "AuditEntry": {"type": "object", "properties": {
                     "key": {"type": "string"}, "type": {"type": "string"},
@@ -199,5 +245,30 @@ pub fn document() -> Value {
                     "category": {"type": "string"}, "errorMessage": {"type": "string"}, "context": {"type": "object"}}}
             }
         }
-    })
+    });
+    if !auth {
+        strip_auth(&mut doc);
+    }
+    doc
+}
+
+/// Without a users file nothing is authenticated: no security requirement, no 401/403 answers.
+fn strip_auth(doc: &mut Value) {
+    if let Some(root) = doc.as_object_mut() {
+        root.remove("security");
+    }
+    if let Some(c) = doc["components"].as_object_mut() {
+        c.remove("securitySchemes");
+    }
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for item in paths.values_mut().filter_map(Value::as_object_mut) {
+            for op in item.values_mut().filter_map(Value::as_object_mut) {
+                op.remove("security");
+                if let Some(rs) = op.get_mut("responses").and_then(Value::as_object_mut) {
+                    rs.remove("401");
+                    rs.remove("403");
+                }
+            }
+        }
+    }
 }

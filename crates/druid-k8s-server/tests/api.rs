@@ -393,6 +393,18 @@ async fn openapi_describes_every_route_and_nothing_else() {
     let app = app().await;
     let doc = get(&app, "/openapi.json").await.json();
     assert_eq!(doc["openapi"], "3.0.3");
+    // this server has no users file: the document asks for no credentials and promises no 401
+    assert!(doc.get("security").is_none(), "{}", doc["security"]);
+    assert!(doc["components"].get("securitySchemes").is_none());
+    let text = doc.to_string();
+    assert!(!text.contains("\"401\"") && !text.contains("\"403\""));
+    // parameters are as strict as the handlers
+    let tasks = &doc["paths"]["/druid/indexer/v1/tasks"]["get"]["parameters"][0];
+    assert_eq!(tasks["name"], "state");
+    assert_eq!(
+        tasks["schema"]["enum"],
+        serde_json::json!(["pending", "waiting", "running", "complete"])
+    );
     assert!(doc["info"]["title"].is_string() && doc["info"]["version"].is_string());
     let mut described: Vec<(String, String)> = Vec::new();
     for (path, item) in doc["paths"].as_object().unwrap() {
@@ -483,7 +495,19 @@ async fn auth_401_403_and_identity_in_audit() {
         get(&app, "/druid/indexer/v1/isLeader").await.status,
         StatusCode::OK
     );
-    assert_eq!(get(&app, "/openapi.json").await.status, StatusCode::OK);
+    // the document declares Basic auth and the 401/403 answers, as this server enforces them
+    let doc = get(&app, "/openapi.json").await.json();
+    assert_eq!(doc["security"], serde_json::json!([{"basic": []}]));
+    assert_eq!(
+        doc["components"]["securitySchemes"]["basic"]["scheme"],
+        "basic"
+    );
+    let status_op = &doc["paths"]["/status"]["get"];
+    assert!(status_op["responses"]["401"].is_object() && status_op["responses"]["403"].is_object());
+    assert_eq!(
+        doc["paths"]["/status/health"]["get"]["security"],
+        serde_json::json!([])
+    );
     // no or bad credentials
     let r = get(&app, CONFIG).await;
     assert_eq!(r.status, StatusCode::UNAUTHORIZED);
