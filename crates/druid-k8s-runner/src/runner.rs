@@ -185,7 +185,18 @@ struct Capture {
     file: tempfile::TempPath,
     task: tokio::task::JoinHandle<()>,
     truncated: Arc<std::sync::atomic::AtomicBool>,
+    /// The follow stream ended cleanly (end of stream, no transport error, not truncated) after
+    /// the pod had stopped running: the file holds the container's whole log, so archiving it
+    /// needs no second read from the API.
+    complete: Arc<std::sync::atomic::AtomicBool>,
 }
+
+/// How long [`Inner::save_logs`] waits for a log follower to reach the end of the stream
+/// before it reads the whole log from the API instead.
+const CAPTURE_DRAIN: Duration = Duration::from_millis(500);
+/// How long a log follower that reached the end of the stream waits for the pod watch to show
+/// the pod stopped (the stream ends when the container exits; the watch event can come later).
+const CAPTURE_SETTLE: Duration = Duration::from_millis(1000);
 
 struct State {
     core: Core<Arc<Task>, TaskStatus>,
@@ -1048,6 +1059,18 @@ impl Inner {
         note: Option<String>,
     ) -> Result<(), RunnerError> {
         let capture = self.lock().captures.remove(id);
+        if let Some(c) = &capture {
+            // the follower usually ends with the container; wait briefly for it
+            let _ = tokio::time::timeout(CAPTURE_DRAIN, async {
+                while !c.task.is_finished() {
+                    tokio::time::sleep(Duration::from_millis(10)).await;
+                }
+            })
+            .await;
+            if c.task.is_finished() && c.complete.load(std::sync::atomic::Ordering::Acquire) {
+                return self.logs.put_file(id, Artifact::Log, &c.file).await;
+            }
+        }
         if let Some(pod) = pod {
             let tmp = self.temp_file(id)?;
             let lp = LogParams {
@@ -1136,8 +1159,11 @@ impl Inner {
         };
         let path = file.to_path_buf();
         let truncated = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let complete = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let me = self.clone();
         let tr = truncated.clone();
+        let done = complete.clone();
+        let pod_ref = reflector::ObjectRef::<Pod>::new(&pod_name).within(&self.config.namespace);
         let container = {
             let st = self.lock();
             st.core
@@ -1153,25 +1179,43 @@ impl Inner {
                 ..Default::default()
             };
             let mut attempt = 0u32;
+            let still_running = || {
+                let st = me.lock();
+                st.core.get(&tid).is_some_and(|e| e.phase == Phase::Running)
+                    && me
+                        .pod_store
+                        .get(&pod_ref)
+                        .is_some_and(|p| PodView::from_pod(&p).phase == "Running")
+            };
             loop {
                 // each (re)connection reads the whole log again, so the file is rewritten
+                let mut clean_end = false;
                 if let Ok(reader) = me.pods.log_stream(&pod_name, &lp).await {
                     match copy_limited(reader, &path, me.opts.log_capture_limit).await {
                         Ok(n) if n >= me.opts.log_capture_limit => {
                             tr.store(true, std::sync::atomic::Ordering::Relaxed);
                             return;
                         }
-                        _ => {}
+                        Ok(_) => clean_end = true,
+                        Err(_) => {}
                     }
                 }
-                let still_running = {
-                    let st = me.lock();
-                    st.core.get(&tid).is_some_and(|e| e.phase == Phase::Running)
-                        && me.pod_store.state().iter().any(|p| {
-                            p.name_any() == pod_name && PodView::from_pod(p).phase == "Running"
-                        })
-                };
-                if !still_running || me.cancel.is_cancelled() {
+                if clean_end {
+                    // a follow stream ends when the container exits; once the pod watch
+                    // agrees, the file is the whole log
+                    let settle = tokio::time::Instant::now() + CAPTURE_SETTLE;
+                    while still_running() && tokio::time::Instant::now() < settle {
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                    }
+                    let ended = me.pod_store.get(&pod_ref).is_some_and(|p| {
+                        matches!(PodView::from_pod(&p).phase.as_str(), "Succeeded" | "Failed")
+                    });
+                    if ended {
+                        done.store(true, std::sync::atomic::Ordering::Release);
+                        return;
+                    }
+                }
+                if !still_running() || me.cancel.is_cancelled() {
                     return;
                 }
                 attempt += 1;
@@ -1186,6 +1230,7 @@ impl Inner {
                 file,
                 task,
                 truncated,
+                complete,
             },
         ) {
             old.task.abort();
@@ -1540,5 +1585,97 @@ mod tests {
         let s = reader_stream(Box::pin(futures::io::Cursor::new(data)), 10);
         let got: Vec<u8> = s.map(|b| b.unwrap().to_vec()).concat().await;
         assert_eq!(got, b"abcdef");
+    }
+
+    /// A log followed to the end of a finished pod is archived as it is: one log read per task
+    /// (the follow), not a second full read after the task ends — and the archive is whole.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_log_followed_to_the_end_is_archived_without_a_second_read() {
+        use druid_k8s_model::config::RawConfig;
+        let dir = tempfile::tempdir().unwrap();
+        let logs_dir = dir.path().join("task-logs");
+        std::fs::create_dir_all(&logs_dir).unwrap();
+        let template = dir.path().join("base.yaml");
+        std::fs::write(
+            &template,
+            "apiVersion: v1\nkind: PodTemplate\ntemplate:\n  spec:\n    restartPolicy: Never\n    containers:\n    - name: main\n      image: apache/druid:33.0.0\n",
+        )
+        .unwrap();
+        let sim =
+            druid_k8s_sim::Sim::start(druid_k8s_sim::SimConfig::default().task_logs_dir(&logs_dir))
+                .await
+                .unwrap();
+        let raw = RawConfig::new()
+            .with("druid.indexer.runner.type", "k8s")
+            .with("druid.indexer.runner.namespace", "druid")
+            .with(
+                "druid.indexer.runner.k8s.adapter.type",
+                "customTemplateAdapter",
+            )
+            .with(
+                "druid.indexer.runner.k8s.podTemplate.base",
+                template.display().to_string(),
+            )
+            .with("druid.indexer.task.encapsulatedTask", "true")
+            .with("druid.indexer.logs.type", "file")
+            .with(
+                "druid.indexer.logs.directory",
+                logs_dir.display().to_string(),
+            );
+        let config = RunnerConfig::from_raw(&raw).unwrap();
+        let mut kube = kube::Config::new(sim.url().parse().unwrap());
+        kube.default_namespace = "druid".into();
+        let runner = TaskRunner::start(RunnerParts {
+            kube,
+            task_logs: Arc::new(crate::FileTaskLogs::new(&logs_dir)),
+            templates: Some(Arc::new(crate::FileTemplateSource::new(
+                config.pod_templates.clone(),
+            ))),
+            dynamic: None,
+            metrics: RunnerMetrics::new(),
+            options: RunnerOptions::default(),
+            config,
+        })
+        .await
+        .unwrap();
+        let n = 4;
+        let handles: Vec<_> = (0..n)
+            .map(|i| {
+                let t = Task::from_value(serde_json::json!({
+                    "id": format!("t-follow-{i}"), "type": "noop", "dataSource": "ds",
+                    "context": {"sim": {"durationMs": 300, "logLines": 7}}
+                }))
+                .unwrap();
+                runner.run(t).unwrap()
+            })
+            .collect();
+        for h in handles {
+            let st = tokio::time::timeout(Duration::from_secs(30), h.status())
+                .await
+                .expect("finished in time")
+                .unwrap();
+            assert!(st.is_success(), "{st:?}");
+        }
+        for i in 0..n {
+            let log = runner
+                .stored_log(&format!("t-follow-{i}"))
+                .await
+                .unwrap()
+                .expect("archived");
+            let log = String::from_utf8_lossy(&log);
+            assert!(
+                log.contains(&format!("sim progress 7/7 of task [t-follow-{i}]")),
+                "{log}"
+            );
+            assert!(
+                log.contains("Task completed with status"),
+                "whole log: {log}"
+            );
+            assert!(!log.contains("[druid-k8s]"), "no fallback note: {log}");
+        }
+        let reads = sim.stats().requests_for("get", "pods/log");
+        assert_eq!(reads, n, "one log read (the follow) per task");
+        runner.stop();
+        sim.shutdown().await;
     }
 }
