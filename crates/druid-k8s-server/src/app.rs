@@ -225,6 +225,10 @@ impl App {
             .fallback(fallback)
             .layer(middleware::from_fn_with_state(self.clone(), authenticate))
             .layer(middleware::from_fn_with_state(self.clone(), observe))
+            .layer(middleware::from_fn_with_state(
+                self.clone(),
+                too_large_as_json,
+            ))
             .layer(DefaultBodyLimit::max(self.inner.max_request_bytes))
             .with_state(self.clone());
         (router, r.seen)
@@ -274,6 +278,22 @@ fn methods_of(path: &str) -> Vec<Method> {
         "/druid/indexer/v1/k8s/taskrunner/executionconfig" => vec![Method::GET, Method::POST],
         _ => vec![Method::GET],
     }
+}
+
+/// A body over `druid.k8s.server.maxRequestBytes` is refused by the body extractor with a
+/// plain-text 413; answer it in Druid's error shape instead, naming the limit and the property.
+async fn too_large_as_json(State(app): State<App>, req: Request, next: Next) -> Response {
+    let resp = next.run(req).await;
+    if resp.status() != StatusCode::PAYLOAD_TOO_LARGE {
+        return resp;
+    }
+    let mut out = crate::error::ApiError::invalid(format!(
+        "Request body is larger than {} bytes (druid.k8s.server.maxRequestBytes)",
+        app.inner.max_request_bytes
+    ))
+    .into_response();
+    *out.status_mut() = StatusCode::PAYLOAD_TOO_LARGE;
+    out
 }
 
 async fn authenticate(State(app): State<App>, mut req: Request, next: Next) -> Response {

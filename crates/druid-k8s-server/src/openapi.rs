@@ -85,10 +85,17 @@ fn op(
     if !params.is_empty() {
         o.insert("parameters".into(), Value::Array(params));
     }
+    let has_body = body.is_some();
     if let Some(b) = body {
         o.insert("requestBody".into(), b);
     }
     let mut rs = Map::new();
+    if has_body {
+        rs.insert(
+            "413".into(),
+            error("The body is larger than druid.k8s.server.maxRequestBytes"),
+        );
+    }
     for (code, v) in responses {
         rs.insert(code.into(), v);
     }

@@ -383,6 +383,16 @@ async fn health_status_leader_metrics_and_unknown_paths() {
     let r = get(&app, "/nope").await;
     assert_eq!(r.status, StatusCode::NOT_FOUND);
     assert_eq!(r.json()["error"], "druidException");
+    // a body over maxRequestBytes (64 KiB here) gets 413 in Druid's error shape, naming the limit
+    let big = format!(r#"{{"capacity": 1, "pad": "{}"}}"#, "x".repeat(70 * 1024));
+    let r = post(&app, CONFIG, &[("Content-Type", "application/json")], &big).await;
+    assert_eq!(r.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(r.json()["error"], "druidException");
+    let msg = r.json()["errorMessage"].as_str().unwrap().to_owned();
+    assert!(
+        msg.contains("65536") && msg.contains("druid.k8s.server.maxRequestBytes"),
+        "{msg}"
+    );
     // without a runner, task endpoints say so with 503
     let r = post(&app, "/druid/indexer/v1/task", &[], r#"{"type":"noop"}"#).await;
     assert_eq!(r.status, StatusCode::SERVICE_UNAVAILABLE);
