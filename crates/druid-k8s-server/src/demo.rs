@@ -5,6 +5,11 @@
 //! template, one is large enough to travel through task-log storage), shows their progress,
 //! prints their final statuses and log excerpts, and keeps serving until Ctrl-C so that the
 //! README's curl examples can be tried (`--exit-when-done` ends after the tasks instead).
+//!
+//! `druid-k8s demo --mixed` shows migration mode instead (`druid.indexer.runner.type=
+//! k8sAndWorker`): it also starts simulated MiddleManagers (`--workers`, default 2) on
+//! loopback, routes `index_kafka` tasks to them with a `taskType` runner strategy (everything
+//! else becomes a Kubernetes Job), and prints which side ran each task.
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,7 +20,7 @@ use axum::body::Body;
 use axum::http::{Method, Request};
 use druid_k8s_model::config::RawConfig;
 use druid_k8s_runner::RunnerOptions;
-use druid_k8s_sim::{Sim, SimConfig};
+use druid_k8s_sim::{Sim, SimConfig, SimWorker, SimWorkerConfig, SimWorkerHandle};
 use serde_json::{Value, json};
 use tower::ServiceExt;
 
@@ -53,6 +58,73 @@ const TASKS: [(&str, &str, Expect); 4] = [
 enum Expect {
     Success(&'static str),
     Failure(&'static str),
+    /// Runs on a worker (migration mode): the final status code.
+    OnWorker(&'static str),
+}
+
+/// The worker tasks of `--mixed` (name, task JSON, expected status).
+fn worker_tasks() -> Vec<(&'static str, String, Expect)> {
+    let kafka = |ds: &str, sim: Value| {
+        json!({
+            "type": "index_kafka",
+            "dataSource": ds,
+            "spec": {"ioConfig": {"type": "kafka", "topic": ds}},
+            "context": {"sim": sim}
+        })
+        .to_string()
+    };
+    vec![
+        (
+            "kafka-1",
+            kafka("clicks", json!({"durationMs": 2500, "logLines": 3})),
+            Expect::OnWorker("SUCCESS"),
+        ),
+        (
+            "kafka-2",
+            kafka("views", json!({"durationMs": 1500, "logLines": 3})),
+            Expect::OnWorker("SUCCESS"),
+        ),
+        (
+            "kafka-bad",
+            kafka(
+                "orders",
+                json!({"durationMs": 1000, "status": "FAILED", "logLines": 2,
+                       "errorMsg": "Simulated: offset out of range for partition 0"}),
+            ),
+            Expect::OnWorker("FAILED"),
+        ),
+    ]
+}
+
+/// Migration-mode settings appended to the demo's properties.
+fn mixed_properties(properties: &str, workers: &[SimWorkerHandle]) -> String {
+    let hosts: Vec<String> = workers.iter().map(SimWorkerHandle::host).collect();
+    let mut p = properties.replace(
+        "druid.indexer.runner.type=k8s\n",
+        "druid.indexer.runner.type=k8sAndWorker\n",
+    );
+    p.push_str(&format!(
+        "# migration mode (druid-k8s demo --mixed): index_kafka on the simulated MiddleManagers\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.type=taskType\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.taskType.default=k8s\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.taskType.overrides={{\"index_kafka\":\"worker\"}}\n\
+         druid.indexer.runner.k8sAndWorker.workers={}\n\
+         druid.indexer.runner.k8sAndWorker.workerCapacity={WORKER_CAPACITY}\n\
+         druid.indexer.runner.syncRequestTimeout=PT10S\n",
+        hosts.join(",")
+    ));
+    p
+}
+
+/// Slots of each simulated worker of `--mixed`.
+const WORKER_CAPACITY: u32 = 2;
+
+/// The worker holding `id`, if any.
+fn worker_of(workers: &[SimWorkerHandle], id: &str) -> Option<String> {
+    workers
+        .iter()
+        .find(|w| w.tasks().iter().any(|t| t.id == id))
+        .map(SimWorkerHandle::host)
 }
 
 /// Arguments of `druid-k8s demo`.
@@ -70,6 +142,13 @@ pub struct DemoArgs {
     /// Give up waiting for the tasks after this many seconds.
     #[arg(long, default_value_t = 120)]
     pub timeout_secs: u64,
+    /// Migration mode: `druid.indexer.runner.type=k8sAndWorker` with simulated MiddleManagers;
+    /// `index_kafka` tasks run on them, the rest as Kubernetes Jobs.
+    #[arg(long)]
+    pub mixed: bool,
+    /// Number of simulated MiddleManagers of `--mixed`.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..=16))]
+    pub workers: u32,
 }
 
 fn io(what: String) -> impl FnOnce(std::io::Error) -> ServerError {
@@ -148,7 +227,21 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, ServerError> {
     }
     write(&templates.join("base.yaml"), BASE_TEMPLATE)?;
     write(&templates.join("highmem.yaml"), HIGHMEM_TEMPLATE)?;
-    let properties = PROPERTIES.replace("@DATA@", &data.display().to_string());
+    let mut properties = PROPERTIES.replace("@DATA@", &data.display().to_string());
+    let mut workers = Vec::new();
+    if args.mixed {
+        for _ in 0..args.workers {
+            let w = SimWorker::start(
+                SimWorkerConfig::default()
+                    .capacity(WORKER_CAPACITY)
+                    .task_logs_dir(&logs),
+            )
+            .await
+            .map_err(|e| ServerError::Kube(format!("starting a simulated worker: {e}")))?;
+            workers.push(w);
+        }
+        properties = mixed_properties(&properties, &workers);
+    }
     write(&data.join("runtime.properties"), &properties)?;
 
     let sim = Sim::start(
@@ -189,6 +282,18 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, ServerError> {
         sim.url(),
         kubeconfig.display()
     );
+    for w in &workers {
+        println!(
+            "  simulated worker:     {}  (MiddleManager, {} slots)",
+            w.url(),
+            w.config().capacity
+        );
+    }
+    if args.mixed {
+        println!(
+            "  runner:               k8sAndWorker, taskType strategy: index_kafka -> worker, default -> k8s"
+        );
+    }
     println!("  data directory:       {}", data.display());
     println!();
     let app = running.app.clone();
@@ -208,13 +313,38 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, ServerError> {
         "POST executionconfig (selectorBased: tagged wikipedia tasks -> highmem): HTTP {code} {text}"
     );
 
-    let mut submitted = Vec::new();
+    let mut plan: Vec<(&str, String, Expect)> = Vec::new();
     for (name, body, expect) in TASKS {
+        if args.mixed && matches!(name, "selected" | "large") {
+            continue;
+        }
         let body = if name == "large" {
             large_payload(body)
         } else {
             body.to_owned()
         };
+        plan.push((name, body, expect));
+    }
+    if args.mixed {
+        plan.extend(worker_tasks());
+    }
+    let expected_tasks = plan.len();
+    let mut submitted = Vec::new();
+    for (name, body, expect) in plan {
+        if let Expect::OnWorker(_) = expect {
+            let (code, text) = call(&app, Method::POST, "/druid/indexer/v1/task", &[], body).await;
+            let id = serde_json::from_str::<Value>(&text)
+                .ok()
+                .and_then(|v| v["task"].as_str().map(str::to_owned));
+            let Some(id) = id else {
+                println!("submitting the {name} task failed: HTTP {code} {text}");
+                continue;
+            };
+            println!("submitted {name:<9} {id}");
+            println!("          runnerStrategy taskType: index_kafka -> worker");
+            submitted.push((name, id, expect, None));
+            continue;
+        }
         let (_, preview) = call(
             &app,
             Method::POST,
@@ -254,6 +384,7 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, ServerError> {
     let started = Instant::now();
     let mut last: Vec<String> = vec![String::new(); submitted.len()];
     let mut finals: Vec<Value> = vec![Value::Null; submitted.len()];
+    let mut pods: Vec<Option<String>> = vec![None; submitted.len()];
     loop {
         let mut done = 0;
         for (i, (name, id, _, _)) in submitted.iter().enumerate() {
@@ -267,14 +398,21 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, ServerError> {
             .await;
             let v: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
             let s = &v["status"];
+            if let Some(p) = s["location"]["k8sPodName"].as_str() {
+                pods[i] = Some(p.to_owned());
+            }
+            let place = match (
+                s["location"]["k8sPodName"].as_str(),
+                worker_of(&workers, id),
+            ) {
+                (Some(p), _) => format!(" on pod {p}"),
+                (None, Some(w)) => format!(" on worker {w}"),
+                (None, None) => String::new(),
+            };
             let line = format!(
-                "{} / {}{}",
+                "{} / {}{place}",
                 s["statusCode"].as_str().unwrap_or("?"),
                 s["runnerStatusCode"].as_str().unwrap_or("?"),
-                s["location"]["k8sPodName"]
-                    .as_str()
-                    .map(|p| format!(" on pod {p}"))
-                    .unwrap_or_default()
             );
             if line != last[i] {
                 println!(
@@ -298,19 +436,46 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, ServerError> {
 
     println!();
     println!("Final statuses");
-    let mut all_ok = submitted.len() == TASKS.len();
+    let mut all_ok = submitted.len() == expected_tasks;
     for (i, (name, id, expect, template)) in submitted.iter().enumerate() {
         let s = &finals[i];
         let code = s["statusCode"].as_str().unwrap_or("UNFINISHED");
+        let on_worker = worker_of(&workers, id);
         let (want_code, want_template) = match expect {
-            Expect::Success(t) => ("SUCCESS", *t),
-            Expect::Failure(t) => ("FAILED", *t),
+            Expect::Success(t) => ("SUCCESS", Some(*t)),
+            Expect::Failure(t) => ("FAILED", Some(*t)),
+            Expect::OnWorker(c) => (*c, None),
         };
-        let as_expected = code == want_code && template.as_deref() == Some(want_template);
+        let (side, right_side) = match (&on_worker, want_template) {
+            (Some(w), None) => (format!("worker {w}"), true),
+            (Some(w), Some(_)) => (format!("worker {w}"), false),
+            (None, t) => (
+                format!(
+                    "k8s{}",
+                    pods[i]
+                        .as_deref()
+                        .map(|p| format!(" (pod {p})"))
+                        .unwrap_or_default()
+                ),
+                t.is_some(),
+            ),
+        };
+        let as_expected = code == want_code
+            && right_side
+            && want_template.is_none_or(|t| template.as_deref() == Some(t));
         all_ok &= as_expected;
+        let template = match template {
+            Some(t) => format!("template={t:<8} "),
+            None if on_worker.is_some() => String::new(),
+            None => "template=?        ".to_owned(),
+        };
+        let side = if args.mixed {
+            format!(" ran on {side}")
+        } else {
+            String::new()
+        };
         println!(
-            "  {name:<9} {code:<10} template={:<8} duration={}ms{}{}",
-            template.as_deref().unwrap_or("?"),
+            "  {name:<9} {code:<10} {template}duration={}ms{side}{}{}",
             s["duration"],
             s["errorMsg"]
                 .as_str()
@@ -341,6 +506,9 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, ServerError> {
     println!();
     if args.exit_when_done {
         running.shutdown().await;
+        for w in workers {
+            w.shutdown().await;
+        }
         sim.shutdown().await;
         return Ok(if all_ok {
             ExitCode::SUCCESS
@@ -362,9 +530,19 @@ async fn demo(args: &DemoArgs) -> Result<ExitCode, ServerError> {
         "  curl -X POST -H 'Content-Type: application/json' -d '{}' {base}/druid/indexer/v1/task",
         json!({"type": "noop", "dataSource": "try_me", "context": {"sim": {"durationMs": 5000}}})
     );
+    if args.mixed {
+        println!(
+            "  curl -X POST -H 'Content-Type: application/json' -d '{}' {base}/druid/indexer/v1/task   # runs on a worker",
+            json!({"type": "index_kafka", "dataSource": "try_me", "context": {"sim": {"durationMs": 5000}}})
+        );
+        println!("  curl {base}/druid/indexer/v1/workers");
+    }
     crate::serve::wait_for_signal().await;
     println!("stopping");
     running.shutdown().await;
+    for w in workers {
+        w.shutdown().await;
+    }
     sim.shutdown().await;
     Ok(if all_ok {
         ExitCode::SUCCESS

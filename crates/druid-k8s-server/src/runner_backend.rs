@@ -504,6 +504,46 @@ fn ever_located(record: &TaskRecord) -> bool {
         .is_some_and(|l| l["host"].as_str().is_some_and(|h| !h.is_empty()))
 }
 
+/// The `host:port` of a record's last location, if any.
+fn last_location(record: &TaskRecord) -> Option<String> {
+    let l: Value = serde_json::from_str(&record.location).ok()?;
+    let host = l["host"].as_str().filter(|h| !h.is_empty())?;
+    Some(match l["port"].as_i64().filter(|p| *p > 0) {
+        Some(port) => format!("{host}:{port}"),
+        None => host.to_owned(),
+    })
+}
+
+/// In `k8sAndWorker` mode, an active record of a task the strategy sends to the workers that
+/// no worker has announced (yet) is handed to the worker runner, which waits for the workers'
+/// sync before it adopts, runs or fails it (with a reason naming the workers). True when
+/// handed over.
+fn restore_on_worker(backend: &RunnerBackend, record: &TaskRecord) -> bool {
+    let Some(c) = &backend.combined else {
+        return false;
+    };
+    if c.strategy().runner_for(&record.task_type) != druid_k8s_model::config::RunnerKind::Worker {
+        return false;
+    }
+    let task = match Task::from_json(&record.payload) {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::warn!(task = %record.id, error = %e, "the stored payload of an active worker task does not parse");
+            return false;
+        }
+    };
+    match c
+        .worker()
+        .restore(task, ever_located(record), last_location(record))
+    {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(task = %record.id, error = %e, "could not restore a worker task");
+            false
+        }
+    }
+}
+
 /// Brings the store in line with the runner: runner tasks without a record are adopted (with
 /// the runner's final status when it has one), and active records the runner does not hold are
 /// finished from task-log storage (`status.json`); those never launched (no location ever
@@ -553,6 +593,11 @@ pub async fn reconcile(app: &App, backend: &RunnerBackend) -> Result<(), ServerE
             continue;
         }
         let stored = backend.stored_status(&record.id).await;
+        if !stored.as_ref().is_some_and(TaskStatus::is_complete)
+            && restore_on_worker(backend, &record)
+        {
+            continue;
+        }
         if !stored.as_ref().is_some_and(TaskStatus::is_complete) && !ever_located(&record) {
             // Accepted but never launched (still waiting for capacity, or the server stopped
             // between recording the task and creating its Job): launch it now, as Druid's

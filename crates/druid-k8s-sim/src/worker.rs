@@ -66,6 +66,9 @@ pub struct SimWorkerConfig {
     pub default_task_duration: Duration,
     /// Changes kept for deltas (Druid keeps 1000); older counters get a reset.
     pub history_size: usize,
+    /// Druid `file` task-log directory: a finished task's log is pushed to `<dir>/<id>.log`,
+    /// as a MiddleManager pushes its tasks' logs to task-log storage. `None`: not pushed.
+    pub task_logs_dir: Option<std::path::PathBuf>,
 }
 
 impl Default for SimWorkerConfig {
@@ -77,6 +80,7 @@ impl Default for SimWorkerConfig {
             version: "0".to_owned(),
             default_task_duration: Duration::from_millis(100),
             history_size: 1000,
+            task_logs_dir: None,
         }
     }
 }
@@ -109,6 +113,12 @@ impl SimWorkerConfig {
     /// Sets [`SimWorkerConfig::default_task_duration`].
     pub fn default_task_duration(mut self, d: Duration) -> Self {
         self.default_task_duration = d;
+        self
+    }
+
+    /// Sets [`SimWorkerConfig::task_logs_dir`].
+    pub fn task_logs_dir(mut self, dir: impl Into<std::path::PathBuf>) -> Self {
+        self.task_logs_dir = Some(dir.into());
         self
     }
 
@@ -318,6 +328,14 @@ impl Shared {
         t.duration_ms = i64::try_from(elapsed.as_millis()).unwrap_or(i64::MAX);
         t.ended = Some(elapsed);
         t.extra.push(line);
+        if let Some(dir) = &self.cfg.task_logs_dir {
+            let path = dir.join(format!("{id}.log"));
+            if let Err(e) =
+                std::fs::create_dir_all(dir).and_then(|()| std::fs::write(&path, log_text(t)))
+            {
+                tracing::warn!(task = %id, path = %path.display(), error = %e, "pushing the task log failed");
+            }
+        }
         self.announce(&mut inner, id);
     }
 
@@ -503,6 +521,22 @@ async fn task_log(
     let Some(t) = inner.tasks.get(&id) else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    let bytes = log_text(t).into_bytes();
+    let offset = q.offset.unwrap_or(0);
+    let out = if offset >= 0 {
+        let skip = usize::try_from(offset)
+            .unwrap_or(usize::MAX)
+            .min(bytes.len());
+        bytes[skip..].to_vec()
+    } else {
+        let keep = usize::try_from(offset.unsigned_abs()).unwrap_or(usize::MAX);
+        bytes[bytes.len().saturating_sub(keep)..].to_vec()
+    };
+    ([("Content-Type", "text/plain")], out).into_response()
+}
+
+/// The task's log so far.
+fn log_text(t: &TaskEntry) -> String {
     let upto = t.ended.unwrap_or_else(|| t.started.elapsed());
     let mut text = String::new();
     for (at, line) in &t.plan.lines {
@@ -515,18 +549,7 @@ async fn task_log(
         text.push_str(line);
         text.push('\n');
     }
-    let bytes = text.into_bytes();
-    let offset = q.offset.unwrap_or(0);
-    let out = if offset >= 0 {
-        let skip = usize::try_from(offset)
-            .unwrap_or(usize::MAX)
-            .min(bytes.len());
-        bytes[skip..].to_vec()
-    } else {
-        let keep = usize::try_from(offset.unsigned_abs()).unwrap_or(usize::MAX);
-        bytes[bytes.len().saturating_sub(keep)..].to_vec()
-    };
-    ([("Content-Type", "text/plain")], out).into_response()
+    text
 }
 
 async fn enabled(State(s): State<Arc<Shared>>) -> Response {
