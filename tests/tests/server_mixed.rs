@@ -2,7 +2,9 @@
 //! end to end: a `taskType` runner strategy sends `index_kafka` to a (fake) MiddleManager over
 //! Druid's HTTP worker protocol and everything else to Kubernetes Jobs on the simulator; both
 //! tasks show up in the task lists with their final status, and the capacity endpoint counts
-//! the worker's slots.
+//! the worker's slots. The same server restarted while worker tasks run re-adopts them from
+//! the workers' sync (druid-k8s-sim's simulated MiddleManagers), and `druid-k8s sim --workers`
+//! serves the worker protocol.
 
 mod server_support;
 
@@ -307,4 +309,139 @@ async fn k8s_and_worker_routes_by_task_type_and_reports_both_runners() {
     }
     let done = http.get("/druid/indexer/v1/completeTasks").await.json();
     assert_eq!(done.as_array().map(Vec::len), Some(2), "{done}");
+}
+
+fn kafka(ds: &str, ms: u64) -> Value {
+    json!({
+        "type": "index_kafka",
+        "dataSource": ds,
+        "context": {"sim": {"durationMs": ms, "logLines": 2}}
+    })
+}
+
+/// A server restarted while worker tasks run: the task whose worker is still there is
+/// re-adopted from the sync (no second `assignTask`) and ends SUCCESS; the task whose worker
+/// went away while the server was down fails once `serverUnstabilityTimeout` has passed, with
+/// a reason naming that worker (not "Kubernetes Job no longer exists").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_restarted_server_re_adopts_worker_tasks_from_the_sync() {
+    use druid_k8s_sim::{SimWorker, SimWorkerConfig};
+    let cluster = Cluster::start().await;
+    let cfg = || {
+        SimWorkerConfig::default()
+            .capacity(1)
+            .task_logs_dir(&cluster.logs)
+    };
+    let a = SimWorker::start(cfg()).await.unwrap();
+    let b = SimWorker::start(cfg()).await.unwrap();
+    let props = cluster.properties(&format!(
+        "druid.indexer.runner.type=k8sAndWorker\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.type=worker\n\
+         druid.indexer.runner.k8sAndWorker.workers={},{}\n\
+         druid.indexer.runner.k8sAndWorker.workerCapacity=1\n\
+         druid.indexer.runner.syncRequestTimeout=PT2S\n\
+         druid.indexer.runner.serverUnstabilityTimeout=PT3S\n",
+        a.host(),
+        b.host()
+    ));
+    let server = Server::start(&props, &cluster.kubeconfig).await;
+    let http = server.http();
+    let t1 = http.submit(&kafka("one", 8000)).await;
+    let t2 = http.submit(&kafka("two", 8000)).await;
+    for id in [&t1, &t2] {
+        http.wait_status(id, |s| s["runnerStatusCode"] == "RUNNING")
+            .await;
+    }
+    // one task per worker (one slot each)
+    let (stays, goes) = if a.tasks().iter().any(|t| t.id == t1) {
+        (t1.clone(), t2.clone())
+    } else {
+        (t2.clone(), t1.clone())
+    };
+    assert!(a.tasks().iter().any(|t| t.id == stays), "{:?}", a.tasks());
+    assert!(b.tasks().iter().any(|t| t.id == goes), "{:?}", b.tasks());
+    assert_eq!(server.terminate().await, Some(0));
+    let b_host = b.host();
+    b.shutdown().await;
+
+    let server = Server::start(&props, &cluster.kubeconfig).await;
+    let http = server.http();
+    let s = http
+        .wait_status(&stays, |s| s["statusCode"] != "RUNNING")
+        .await;
+    assert_eq!(s["statusCode"], "SUCCESS", "{s}");
+    let s = http
+        .wait_status(&goes, |s| s["statusCode"] != "RUNNING")
+        .await;
+    assert_eq!(s["statusCode"], "FAILED", "{s}");
+    let msg = s["errorMsg"].as_str().unwrap_or_default();
+    assert!(
+        msg.contains(&format!("worker [{b_host}] did not answer its sync"))
+            && msg.contains(&format!(
+                "worker [{}] synced and does not have it",
+                a.host()
+            ))
+            && !msg.contains("Kubernetes Job"),
+        "{msg}"
+    );
+    // each task was assigned once, before the restart
+    assert_eq!(a.assigned(), vec![stays.clone()]);
+    // nothing ran as a Job
+    assert!(cluster.jobs().await.is_empty());
+}
+
+/// `druid-k8s sim --workers 2` prints one `worker <url>` line per simulated MiddleManager,
+/// each answering Druid's worker sync with its full state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn standalone_sim_serves_simulated_workers() {
+    use tokio::io::AsyncBufReadExt;
+    let mut child = tokio::process::Command::new(druid_k8s_tests::druid_k8s_bin())
+        .args([
+            "sim",
+            "--port",
+            "0",
+            "--workers",
+            "2",
+            "--worker-capacity",
+            "3",
+        ])
+        .stdout(std::process::Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("druid-k8s sim starts");
+    let mut lines = tokio::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut next = async || {
+        tokio::time::timeout(Duration::from_secs(30), lines.next_line())
+            .await
+            .expect("a line in time")
+            .unwrap()
+            .expect("a line")
+    };
+    assert!(next().await.starts_with("http://127.0.0.1:"));
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let client = reqwest_rustls_ring::Client::new();
+    for _ in 0..2 {
+        let line = next().await;
+        let url = line.strip_prefix("worker ").expect(&line).to_owned();
+        assert!(url.starts_with("http://127.0.0.1:"), "{url}");
+        let text = client
+            .get(format!(
+                "{url}/druid-internal/v1/worker?counter=-1&hash=0&timeout=1000"
+            ))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let body: Value = serde_json::from_str(&text).expect(&text);
+        assert_eq!(body["resetCounter"], false, "{body}");
+        assert_eq!(
+            body["requests"],
+            json!([{"type": "metadata", "disabled": false}]),
+            "{body}"
+        );
+        assert_eq!(body["counter"]["counter"], 0, "{body}");
+    }
+    let _ = child.kill().await;
 }

@@ -1,5 +1,7 @@
 //! `druid-k8s sim`: runs the Kubernetes API simulator standalone (prints its URL, writes a
-//! kubeconfig, runs until Ctrl-C or SIGTERM).
+//! kubeconfig, runs until Ctrl-C or SIGTERM). `--workers N` also runs N simulated
+//! MiddleManagers (Druid's HTTP worker protocol) and prints one `worker <url>` line each, for
+//! `druid.indexer.runner.k8sAndWorker.workers`.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -8,7 +10,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Args;
-use druid_k8s_sim::{FaultConfig, Sim, SimConfig};
+use druid_k8s_sim::{FaultConfig, Sim, SimConfig, SimWorker, SimWorkerConfig};
 
 /// Options of `druid-k8s sim` (see the druid-k8s-sim README for what each one simulates).
 #[derive(Debug, Args)]
@@ -97,6 +99,13 @@ pub struct SimArgs {
     /// Probability that a request's connection is dropped.
     #[arg(long, default_value_t = 0.0)]
     pub fault_drop_rate: f64,
+    /// Also run this many simulated MiddleManagers on 127.0.0.1 (migration mode,
+    /// `druid.indexer.runner.type=k8sAndWorker`); each prints a `worker <url>` line.
+    #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u32).range(0..=64))]
+    pub workers: u32,
+    /// Task slots of each simulated worker.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(1..))]
+    pub worker_capacity: u32,
 }
 
 impl SimArgs {
@@ -165,7 +174,19 @@ pub fn run(args: &SimArgs) -> anyhow::Result<ExitCode> {
         .build()
         .context("starting the tokio runtime")?;
     rt.block_on(async {
+        let task_duration = cfg.default_task_duration;
+        let logs = args.task_logs_dir.clone();
         let sim = Sim::start(cfg).await?;
+        let mut workers = Vec::new();
+        for _ in 0..args.workers {
+            let mut wc = SimWorkerConfig::default()
+                .capacity(args.worker_capacity)
+                .default_task_duration(task_duration);
+            if let Some(d) = &logs {
+                wc = wc.task_logs_dir(d);
+            }
+            workers.push(SimWorker::start(wc).await?);
+        }
         if let Some(path) = &args.kubeconfig {
             std::fs::write(
                 path,
@@ -176,9 +197,15 @@ pub fn run(args: &SimArgs) -> anyhow::Result<ExitCode> {
         {
             let mut out = std::io::stdout().lock();
             writeln!(out, "{}", sim.url())?;
+            for w in &workers {
+                writeln!(out, "worker {}", w.url())?;
+            }
             out.flush()?;
         }
         wait_for_signal().await?;
+        for w in workers {
+            w.shutdown().await;
+        }
         sim.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
