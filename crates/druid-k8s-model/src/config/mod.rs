@@ -340,6 +340,22 @@ pub struct K8sAndWorkerConfig {
     /// `druid.indexer.runner.serverUnstabilityTimeout`: how long a worker's sync may fail
     /// before the worker gets no new tasks. Default `PT1M`.
     pub server_unstability_timeout: Duration,
+    /// `druid.discovery.type=k8s`: also discover workers as druid-kubernetes-extensions
+    /// announces them (labelled, annotated pods). `None` (default): the static list only.
+    pub discovery: Option<K8sDiscoveryConfig>,
+}
+
+/// Druid's Kubernetes node discovery (`druid.discovery.type=k8s`, druid-kubernetes-extensions):
+/// MiddleManagers and Indexers announce themselves by labelling their pod
+/// `druidDiscoveryAnnouncement-<role>=true` and `druidDiscoveryAnnouncement-cluster-identifier=
+/// <clusterIdentifier>`, and annotating it `druidNodeInfo-<role>` with their node JSON.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct K8sDiscoveryConfig {
+    /// `druid.discovery.k8s.clusterIdentifier` (required): the cluster's identifier label.
+    pub cluster_identifier: String,
+    /// Where announced pods are watched: the runner's `namespace` (Druid watches its own pod's
+    /// namespace, which is the same in a usual deployment).
+    pub namespace: String,
 }
 
 /// The validated runner configuration (Druid's `KubernetesTaskRunnerStaticConfig` plus what the
@@ -1358,6 +1374,23 @@ fn read_k8s_and_worker(r: &mut Reader<'_>, c: &mut RunnerConfig) {
         &runner_key("serverUnstabilityTimeout"),
         Duration::from_secs(60),
     );
+    let discovery = match r.get("druid.discovery.type") {
+        Some("k8s") => match r.get("druid.discovery.k8s.clusterIdentifier") {
+            Some(id) if !id.trim().is_empty() => Some(K8sDiscoveryConfig {
+                cluster_identifier: id.trim().to_owned(),
+                namespace: c.namespace.clone(),
+            }),
+            _ => {
+                r.error(
+                    "druid.discovery.k8s.clusterIdentifier",
+                    "required with druid.discovery.type=k8s: the cluster identifier label value the workers announce",
+                );
+                None
+            }
+        },
+        // ZooKeeper or another discovery: workers come from the static list
+        _ => None,
+    };
     c.k8s_and_worker = Some(K8sAndWorkerConfig {
         runner_strategy: strategy,
         worker_type,
@@ -1368,6 +1401,7 @@ fn read_k8s_and_worker(r: &mut Reader<'_>, c: &mut RunnerConfig) {
         task_cleanup_timeout,
         sync_request_timeout,
         server_unstability_timeout,
+        discovery,
     });
 }
 

@@ -202,6 +202,16 @@ pub const PROPERTIES: &[PropertyDoc] = &[
         description: "druid-k8s, `k8sAndWorker` mode: task slots of each listed worker (its `druid.worker.capacity`). Default `1`.",
     },
     PropertyDoc {
+        key: "druid.discovery.type",
+        form: "`k8s` or other",
+        description: "`k8sAndWorker` mode: `k8s` also discovers workers as druid-kubernetes-extensions announces them: pods in the runner's `namespace` labelled `druidDiscoveryAnnouncement-middleManager=true` (or `-indexer`) and `druidDiscoveryAnnouncement-cluster-identifier=<clusterIdentifier>`, whose `druidNodeInfo-<role>` annotation gives host, port and `workerNodeService` (capacity, version, category). Workers come and go with their pods. Other values: the static `k8sAndWorker.workers` list only.",
+    },
+    PropertyDoc {
+        key: "druid.discovery.k8s.clusterIdentifier",
+        form: "string",
+        description: "Required with `druid.discovery.type=k8s`: the cluster identifier the workers announce.",
+    },
+    PropertyDoc {
         key: "druid.indexer.runner.k8sAndWorker.http.*",
         form: "as in Druid",
         description: "Druid's fabric8 HTTP-client settings (`httpClientType`, `vertx.*`, `okhttp.*`, `javaStandardHttp.*`): accepted, not used (druid-k8s has its own client).",

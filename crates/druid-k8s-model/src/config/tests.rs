@@ -366,6 +366,27 @@ fn k8s_and_worker() {
     );
     let e = parse("druid.indexer.runner.k8sAndWorker.runnerStrategy.type=random\n").unwrap_err();
     assert!(e.mentions("druid.indexer.runner.k8sAndWorker.runnerStrategy.type"));
+    // Druid's Kubernetes node discovery of workers
+    assert_eq!(parse("").unwrap().k8s_and_worker.unwrap().discovery, None);
+    let c =
+        parse("druid.discovery.type=k8s\ndruid.discovery.k8s.clusterIdentifier=prod\n").unwrap();
+    assert_eq!(
+        c.k8s_and_worker.unwrap().discovery,
+        Some(K8sDiscoveryConfig {
+            cluster_identifier: "prod".into(),
+            namespace: "druid".into()
+        })
+    );
+    let e = parse("druid.discovery.type=k8s\n").unwrap_err();
+    assert!(e.mentions("druid.discovery.k8s.clusterIdentifier"), "{e}");
+    assert_eq!(
+        parse("druid.discovery.type=curator\n")
+            .unwrap()
+            .k8s_and_worker
+            .unwrap()
+            .discovery,
+        None
+    );
     // with plain k8s the strategy keys are ignored with a warning
     let c = check("druid.indexer.runner.k8sAndWorker.runnerStrategy.type=worker\n").unwrap();
     assert!(c.k8s_and_worker.is_none());
