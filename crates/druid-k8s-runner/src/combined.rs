@@ -138,8 +138,13 @@ impl CombinedRunner {
                 message: "the combined runner needs druid.indexer.runner.type=k8sAndWorker".into(),
             })?;
         let worker_cfg = WorkerRunnerConfig::from_config(&kw)?;
+        let client =
+            kube::Client::try_from(parts.kube.clone()).map_err(|e| RunnerError::Config {
+                key: "kubeconfig",
+                message: format!("cannot build a Kubernetes client: {e}"),
+            })?;
         let k8s = TaskRunner::start(parts).await?;
-        let worker = match WorkerRunner::start(worker_cfg).await {
+        let worker = match WorkerRunner::start_with_client(worker_cfg, client).await {
             Ok(w) => w,
             Err(e) => {
                 k8s.stop();

@@ -18,6 +18,7 @@ use druid_k8s_runner::{
 };
 use druid_k8s_sim::SimConfig;
 use futures::StreamExt;
+use k8s_openapi::api::core::v1::Pod;
 use worker_support::{FakeWorker, eventually};
 
 const STRATEGY: &str = "druid.indexer.runner.k8sAndWorker.runnerStrategy.";
@@ -215,5 +216,145 @@ async fn k8s_and_worker_strategies_route_every_task_and_restore_covers_both() {
         TaskState::Failed
     );
     assert!(!mm.shutdowns().contains(&"k-long".to_owned()));
+    runner.stop();
+}
+
+/// A pod announced the way druid-kubernetes-extensions' `K8sDruidNodeAnnouncer` does.
+fn announced_pod(name: &str, cluster: &str, node_info: &serde_json::Value) -> Pod {
+    let host = format!(
+        "{}-{}",
+        node_info["druidNode"]["host"].as_str().unwrap(),
+        node_info["druidNode"]["plaintextPort"]
+    );
+    serde_json::from_value(serde_json::json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": name,
+            "labels": {
+                "app": "druid-middlemanager",
+                "druidDiscoveryAnnouncement-middleManager": "true",
+                "druidDiscoveryAnnouncement-id": host,
+                "druidDiscoveryAnnouncement-cluster-identifier": cluster
+            },
+            "annotations": {"druidNodeInfo-middleManager": node_info.to_string()}
+        },
+        "spec": {"containers": [{"name": "mm", "image": "apache/druid:33.0.0"}]}
+    }))
+    .unwrap()
+}
+
+#[tokio::test]
+async fn workers_come_and_go_with_their_announced_pods() {
+    use druid_k8s_model::config::K8sDiscoveryConfig;
+    use druid_k8s_sim::{SimWorker, SimWorkerConfig};
+    use kube::api::{DeleteParams, PostParams};
+
+    let env = Env::start(SimConfig::default()).await;
+    let pods: kube::Api<Pod> = kube::Api::namespaced(env.client(), "druid");
+    let a = SimWorker::start(SimWorkerConfig::default().capacity(3))
+        .await
+        .unwrap();
+    let b = SimWorker::start(SimWorkerConfig::default().capacity(1))
+        .await
+        .unwrap();
+    pods.create(
+        &PostParams::default(),
+        &announced_pod("mm-a", "test-cluster", &a.druid_node_info()),
+    )
+    .await
+    .unwrap();
+    // another Druid cluster's MiddleManager in the same namespace is not ours
+    pods.create(
+        &PostParams::default(),
+        &announced_pod("mm-other", "other-cluster", &b.druid_node_info()),
+    )
+    .await
+    .unwrap();
+
+    let mut cfg = WorkerRunnerConfig::for_workers(vec![], 1);
+    cfg.tick = Duration::from_millis(20);
+    cfg.sync_request_timeout = Duration::from_millis(500);
+    cfg.task_cleanup_timeout = Duration::from_millis(300);
+    cfg.discovery = Some(K8sDiscoveryConfig {
+        cluster_identifier: "test-cluster".into(),
+        namespace: "druid".into(),
+    });
+    let runner = WorkerRunner::start_with_client(cfg, env.client())
+        .await
+        .unwrap();
+    // announced at start-up: known and synced on return, with the announced capacity
+    let ws = runner.workers();
+    assert_eq!(ws.len(), 1, "{ws:?}");
+    assert_eq!((ws[0].endpoint.host.clone(), ws[0].capacity), (a.host(), 3));
+    assert!(ws[0].synced, "{ws:?}");
+    let h = runner
+        .run(
+            Task::from_value(serde_json::json!({"id": "d1", "type": "index_kafka",
+                "context": {"sim": {"durationMs": 20}}}))
+            .unwrap(),
+        )
+        .unwrap();
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(10), h.status())
+            .await
+            .unwrap()
+            .unwrap()
+            .status,
+        TaskState::Success
+    );
+    assert_eq!(a.assigned(), vec!["d1".to_owned()]);
+
+    // a MiddleManager announced later joins
+    pods.create(
+        &PostParams::default(),
+        &announced_pod("mm-b", "test-cluster", &b.druid_node_info()),
+    )
+    .await
+    .unwrap();
+    eventually(10, "worker b discovered", || {
+        runner
+            .workers()
+            .iter()
+            .any(|w| w.endpoint.host == b.host() && w.synced)
+    })
+    .await;
+    // a task runs on b; then b's pod goes away: b gets nothing new and its task fails after
+    // taskCleanupTimeout, saying why
+    let hang = runner
+        .run(
+            Task::from_value(serde_json::json!({"id": "d2", "type": "index_kafka",
+                "context": {"sim": {"hang": true}}}))
+            .unwrap(),
+        )
+        .unwrap();
+    eventually(10, "d2 running", || {
+        runner.runner_task_state("d2") == Some(RunnerTaskState::Running)
+    })
+    .await;
+    let on = runner.worker_of("d2").unwrap();
+    let (pod, gone) = if on == b.host() {
+        ("mm-b", b.host())
+    } else {
+        ("mm-a", a.host())
+    };
+    pods.delete(pod, &DeleteParams::background().grace_period(0))
+        .await
+        .unwrap();
+    let s = tokio::time::timeout(Duration::from_secs(10), hang.status())
+        .await
+        .expect("the task of a vanished worker fails")
+        .unwrap();
+    assert_eq!(s.status, TaskState::Failed);
+    let msg = s.error_msg.unwrap();
+    assert!(
+        msg.contains(&gone) && msg.contains("no longer announces"),
+        "{msg}"
+    );
+    eventually(10, "the removed worker is forgotten", || {
+        runner.workers().iter().all(|w| w.endpoint.host != gone)
+    })
+    .await;
+    assert_eq!(runner.workers().len(), 1, "{:?}", runner.workers());
     runner.stop();
 }

@@ -123,7 +123,7 @@ impl RunnerBackend {
         let combined = match (&config.runner_type, &config.k8s_and_worker) {
             (RunnerType::K8sAndWorker, Some(kw)) => {
                 let worker = match WorkerRunnerConfig::from_config(kw) {
-                    Ok(cfg) => WorkerRunner::start(cfg).await,
+                    Ok(cfg) => WorkerRunner::start_with_client(cfg, client.clone()).await,
                     Err(e) => Err(e),
                 };
                 match worker {

@@ -16,6 +16,7 @@
 //! * Shutdown: `POST /druid/worker/v1/task/<id>/shutdown` on the task's worker; logs:
 //!   `GET /druid/worker/v1/task/<id>/log?offset=`; live reports from the task's peon.
 
+pub mod discovery;
 pub mod protocol;
 
 use std::cmp::Reverse;
@@ -113,6 +114,9 @@ pub struct WorkerRunnerConfig {
     /// How long [`WorkerRunner::start`] waits for the first sync of every worker (restore).
     /// Default 10 s.
     pub start_timeout: Duration,
+    /// Kubernetes node discovery of workers (`druid.discovery.type=k8s`); used by
+    /// [`WorkerRunner::start_with_client`].
+    pub discovery: Option<druid_k8s_model::config::K8sDiscoveryConfig>,
 }
 
 impl WorkerRunnerConfig {
@@ -134,6 +138,7 @@ impl WorkerRunnerConfig {
             tick: Duration::from_secs(1),
             http_timeout: Duration::from_secs(30),
             start_timeout: Duration::from_secs(10),
+            discovery: c.discovery.clone(),
         })
     }
 
@@ -150,6 +155,7 @@ impl WorkerRunnerConfig {
             tick: Duration::from_secs(1),
             http_timeout: Duration::from_secs(30),
             start_timeout: Duration::from_secs(10),
+            discovery: None,
         }
     }
 }
@@ -287,6 +293,43 @@ struct WorkerState {
     last_error: Option<String>,
     gone: bool,
     assign_backoff_until: Option<Instant>,
+    /// No longer announced (Kubernetes node discovery): gets no tasks; its tasks fail after
+    /// `taskCleanupTimeout` unless it comes back; then it is forgotten.
+    removed: bool,
+    /// Ends this worker's sync loop.
+    stop: CancellationToken,
+}
+
+impl WorkerState {
+    fn new(endpoint: WorkerEndpoint, capacity: u32) -> Self {
+        WorkerState {
+            endpoint,
+            capacity,
+            version: None,
+            category: DEFAULT_WORKER_CATEGORY.to_owned(),
+            enabled: true,
+            synced: false,
+            failing_since: None,
+            last_error: None,
+            gone: false,
+            assign_backoff_until: None,
+            removed: false,
+            stop: CancellationToken::new(),
+        }
+    }
+}
+
+/// A worker as Kubernetes node discovery announces it (see [`discovery`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AnnouncedWorker {
+    /// Where it listens.
+    pub endpoint: WorkerEndpoint,
+    /// `workerNodeService.capacity`.
+    pub capacity: u32,
+    /// `workerNodeService.version`.
+    pub version: Option<String>,
+    /// `workerNodeService.category`.
+    pub category: String,
 }
 
 #[derive(Default)]
@@ -342,6 +385,24 @@ impl WorkerRunner {
     /// Starts syncing with every worker and waits (up to `start_timeout`) for each worker's
     /// first answer, so that tasks the workers already run are known (restored) on return.
     pub async fn start(cfg: WorkerRunnerConfig) -> Result<WorkerRunner, RunnerError> {
+        Self::start_inner(cfg, None).await
+    }
+
+    /// [`WorkerRunner::start`], plus Kubernetes node discovery of workers through `client`
+    /// when `cfg.discovery` is set: the workers announced at start-up are synced before this
+    /// returns, and workers come and go with their announcements afterwards.
+    pub async fn start_with_client(
+        cfg: WorkerRunnerConfig,
+        client: kube::Client,
+    ) -> Result<WorkerRunner, RunnerError> {
+        let client = cfg.discovery.is_some().then_some(client);
+        Self::start_inner(cfg, client).await
+    }
+
+    async fn start_inner(
+        cfg: WorkerRunnerConfig,
+        discovery: Option<kube::Client>,
+    ) -> Result<WorkerRunner, RunnerError> {
         let _ = rustls::crypto::ring::default_provider().install_default();
         let http = reqwest_rustls_ring::Client::builder()
             .build()
@@ -353,18 +414,7 @@ impl WorkerRunner {
         for ep in &cfg.workers {
             state.workers.insert(
                 ep.host.clone(),
-                WorkerState {
-                    endpoint: ep.clone(),
-                    capacity: cfg.worker_capacity,
-                    version: None,
-                    category: DEFAULT_WORKER_CATEGORY.to_owned(),
-                    enabled: true,
-                    synced: false,
-                    failing_since: None,
-                    last_error: None,
-                    gone: false,
-                    assign_backoff_until: None,
-                },
+                WorkerState::new(ep.clone(), cfg.worker_capacity),
             );
         }
         let (events, _) = broadcast::channel(4096);
@@ -382,6 +432,12 @@ impl WorkerRunner {
             tokio::spawn(inner.clone().sync_loop(host));
         }
         tokio::spawn(inner.clone().ticker());
+        if let Some(client) = discovery {
+            let runner = WorkerRunner {
+                inner: inner.clone(),
+            };
+            discovery::start(&runner, client).await?;
+        }
         let deadline = tokio::time::Instant::now() + inner.cfg.start_timeout;
         loop {
             let waiting = inner
@@ -397,7 +453,7 @@ impl WorkerRunner {
         }
         let restored = inner.lock().tasks.len();
         tracing::info!(
-            workers = inner.cfg.workers.len(),
+            workers = inner.lock().workers.len(),
             restored,
             "worker task runner started"
         );
@@ -761,6 +817,67 @@ impl WorkerRunner {
         resp.bytes().await.map(Some).map_err(werr)
     }
 
+    /// Adds (or updates) a worker announced by node discovery; a worker that was removed and
+    /// comes back is synced again.
+    pub fn add_worker(&self, w: AnnouncedWorker) {
+        let host = w.endpoint.host.clone();
+        let spawn = {
+            let mut st = self.inner.lock();
+            match st.workers.get_mut(&host) {
+                Some(existing) => {
+                    existing.capacity = w.capacity;
+                    existing.version = w.version;
+                    existing.category = w.category;
+                    existing.endpoint = w.endpoint;
+                    if existing.removed {
+                        tracing::info!(worker = %host, "worker announced again");
+                        existing.removed = false;
+                        existing.gone = false;
+                        existing.failing_since = None;
+                        existing.last_error = None;
+                        existing.stop = CancellationToken::new();
+                        true
+                    } else {
+                        false
+                    }
+                }
+                None => {
+                    tracing::info!(worker = %host, capacity = w.capacity, "worker discovered");
+                    let mut ws = WorkerState::new(w.endpoint, w.capacity);
+                    ws.version = w.version;
+                    ws.category = w.category;
+                    st.workers.insert(host.clone(), ws);
+                    true
+                }
+            }
+        };
+        if spawn && !self.inner.cancel.is_cancelled() {
+            tokio::spawn(self.inner.clone().sync_loop(host));
+        }
+        self.inner.wake.notify_one();
+    }
+
+    /// Removes a worker that is no longer announced: it gets no new tasks at once, and its
+    /// tasks fail after `taskCleanupTimeout` unless it is announced again (Druid's
+    /// `HttpRemoteTaskRunner` does the same for a worker that disappears). Unknown hosts are
+    /// ignored.
+    pub fn remove_worker(&self, host: &str, why: &str) {
+        let mut st = self.inner.lock();
+        let has_tasks = busy(&st, host).next().is_some();
+        let Some(w) = st.workers.get_mut(host) else {
+            return;
+        };
+        tracing::info!(worker = %host, why, "worker no longer announced");
+        w.stop.cancel();
+        if !has_tasks {
+            st.workers.remove(host);
+            return;
+        }
+        w.removed = true;
+        w.failing_since.get_or_insert_with(Instant::now);
+        w.last_error = Some(why.to_owned());
+    }
+
     /// Stops syncing and assigning; tasks keep running on their workers (the next start
     /// adopts them). `run` fails afterwards. The handles of unfinished tasks (waiting for a
     /// worker, assigned, running) resolve to [`RunnerError::Stopped`] at once; no final
@@ -828,7 +945,8 @@ impl Inner {
 
     /// Can the worker take new tasks?
     fn eligible(&self, w: &WorkerState, now: Instant) -> bool {
-        w.synced
+        !w.removed
+            && w.synced
             && w.enabled
             && !w.gone
             && w.failing_since
@@ -1118,22 +1236,41 @@ impl Inner {
                 && now.duration_since(since) >= self.cfg.task_cleanup_timeout
             {
                 w.gone = true;
-                lost_workers.push((host.clone(), w.last_error.clone().unwrap_or_default()));
+                lost_workers.push((
+                    host.clone(),
+                    w.last_error.clone().unwrap_or_default(),
+                    w.removed,
+                ));
             }
         }
-        for (host, error) in lost_workers {
+        for (host, error, removed) in lost_workers {
             tracing::warn!(worker = %host, %error, "worker unreachable beyond taskCleanupTimeout; failing its tasks");
             let ids: Vec<String> = busy(&st, &host).map(|e| e.id.clone()).collect();
             for id in ids {
-                let status = TaskStatus::failure(
-                    &id,
+                let reason = if removed {
+                    format!(
+                        "Worker [{host}] is no longer announced ({error}) and did not come back within taskCleanupTimeout ({}); task [{id}] is presumed lost with it",
+                        period(self.cfg.task_cleanup_timeout)
+                    )
+                } else {
                     format!(
                         "Worker [{host}] was unreachable for longer than taskCleanupTimeout ({}); task [{id}] is presumed lost with it. Last sync error: {error}",
                         period(self.cfg.task_cleanup_timeout)
-                    ),
-                );
+                    )
+                };
+                let status = TaskStatus::failure(&id, reason);
                 self.complete(&mut st, &id, status);
             }
+        }
+        // removed workers whose tasks have all ended are forgotten
+        let forget: Vec<String> = st
+            .workers
+            .iter()
+            .filter(|(host, w)| w.removed && busy(&st, host).next().is_none())
+            .map(|(host, _)| host.clone())
+            .collect();
+        for host in forget {
+            st.workers.remove(&host);
         }
         // assigned but never announced
         let late: Vec<(String, String)> = st
@@ -1335,7 +1472,12 @@ impl Inner {
 
     /// The long-poll sync of one worker, until the runner stops.
     async fn sync_loop(self: Arc<Self>, host: String) {
-        let Some(ep) = self.lock().workers.get(&host).map(|w| w.endpoint.clone()) else {
+        let Some((ep, stop)) = self
+            .lock()
+            .workers
+            .get(&host)
+            .map(|w| (w.endpoint.clone(), w.stop.clone()))
+        else {
             return;
         };
         let poll_ms = self.cfg.sync_request_timeout.as_millis().max(1);
@@ -1343,7 +1485,7 @@ impl Inner {
         let mut counter: Option<Counter> = None;
         let mut backoff = Duration::from_millis(50);
         loop {
-            if self.cancel.is_cancelled() {
+            if self.cancel.is_cancelled() || stop.is_cancelled() {
                 return;
             }
             let (c, h) = counter.map_or((-1, 0), |c| (c.counter, c.hash));
@@ -1373,6 +1515,7 @@ impl Inner {
             };
             let result = tokio::select! {
                 _ = self.cancel.cancelled() => return,
+                _ = stop.cancelled() => return,
                 r = call => r,
             };
             match result {
@@ -1395,6 +1538,7 @@ impl Inner {
                     self.sync_failed(&host, error);
                     tokio::select! {
                         _ = self.cancel.cancelled() => return,
+                        _ = stop.cancelled() => return,
                         _ = tokio::time::sleep(backoff) => {}
                     }
                     backoff = (backoff * 2).min(Duration::from_secs(2));
