@@ -3,7 +3,10 @@
 //! `HttpRemoteTaskRunner` does (see [`protocol`]).
 //!
 //! * Workers come from `druid.indexer.runner.k8sAndWorker.workers` (`host:port`, comma
-//!   separated), each with `k8sAndWorker.workerCapacity` slots.
+//!   separated), each with `k8sAndWorker.workerCapacity` slots, and with
+//!   `druid.discovery.type=k8s` from Kubernetes node discovery ([`discovery`]).
+//! * After a restart, [`WorkerRunner::restore`] hands over the tasks the caller's records
+//!   hold; they are settled once every worker has synced (or `serverUnstabilityTimeout`).
 //! * One long-poll sync per worker (`GET /druid-internal/v1/worker?counter=&hash=&timeout=`)
 //!   keeps the worker's tasks, their locations and statuses, and its enabled flag up to date.
 //!   Tasks a worker already runs at start-up are adopted (restore).
