@@ -200,7 +200,8 @@ struct Floor {
     text: String,
 }
 
-/// Sum of the samples of `name` whose labels contain every `labels` entry.
+/// Sum of the samples of `name` whose labels contain every `labels` entry. A series exposed
+/// twice (the server's `/metrics` repeats `druid_k8s_tasks_completed_total`) counts once.
 fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
     text.lines()
         .filter(|l| !l.starts_with('#'))
@@ -208,9 +209,11 @@ fn metric(text: &str, name: &str, labels: &[&str]) -> f64 {
             let (key, value) = l.rsplit_once(' ')?;
             let (n, rest) = key.split_once('{').unwrap_or((key, ""));
             (n == name && labels.iter().all(|x| rest.contains(x)))
-                .then(|| value.parse::<f64>().ok())
+                .then(|| Some((key, value.parse::<f64>().ok()?)))
                 .flatten()
         })
+        .collect::<BTreeMap<&str, f64>>()
+        .values()
         .sum()
 }
 
@@ -814,6 +817,7 @@ mod tests {
         let text = "# HELP x\n\
             druid_k8s_tasks_completed_total{status=\"SUCCESS\"} 7\n\
             druid_k8s_tasks_completed_total{status=\"FAILED\"} 2\n\
+            druid_k8s_tasks_completed_total{status=\"SUCCESS\"} 7\n\
             druid_k8s_tasks_completed_total_other 100\n\
             druid_k8s_api_requests_total{verb=\"create\",code=\"201\"} 3\n\
             druid_k8s_api_requests_total{verb=\"create\",code=\"409\"} 1\n\
