@@ -175,6 +175,17 @@ async fn submit_status_logs_reports_and_shutdown() {
         assert!(m.contains(name), "{name} missing from /metrics:\n{m}");
     }
     assert_eq!(m.matches("# EOF").count(), 1);
+    // every metric family appears once (Prometheus refuses a scrape that repeats one)
+    let mut families: Vec<&str> = m
+        .lines()
+        .filter_map(|l| l.strip_prefix("# TYPE "))
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    let all = families.len();
+    families.sort_unstable();
+    families.dedup();
+    assert_eq!(families.len(), all, "a metric family is repeated:\n{m}");
+    assert!(m.contains("druid_k8s_runner_tasks_completed_total{status=\"SUCCESS\"} 1"));
     assert_eq!(server.terminate().await, Some(0));
 }
 

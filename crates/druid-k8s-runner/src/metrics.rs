@@ -171,9 +171,11 @@ impl RunnerMetrics {
             "Tasks known to the runner by state",
             m.tasks.clone(),
         );
+        // Not `tasks_completed`: the server registers that name for every task it finishes
+        // (both runners), and one exposition must not repeat a metric family.
         r.register(
-            "tasks_completed",
-            "Tasks completed by outcome",
+            "runner_tasks_completed",
+            "Tasks the Kubernetes runner completed, by outcome",
             m.completed.clone(),
         );
         m
