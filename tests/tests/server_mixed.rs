@@ -445,3 +445,55 @@ async fn standalone_sim_serves_simulated_workers() {
     }
     let _ = child.kill().await;
 }
+
+/// `druid.discovery.type=k8s`: the server finds its MiddleManager through the pod that
+/// druid-kubernetes-extensions would have labelled and annotated (no static worker list), and
+/// the `index_kafka` task runs there.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn workers_are_discovered_from_announced_pods() {
+    use druid_k8s_sim::{SimWorker, SimWorkerConfig};
+    use k8s_openapi::api::core::v1::Pod;
+    let cluster = Cluster::start().await;
+    let mm = SimWorker::start(SimWorkerConfig::default().capacity(2))
+        .await
+        .unwrap();
+    let pod: Pod = serde_json::from_value(json!({
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {
+            "name": "druid-middlemanager-0",
+            "labels": {
+                "druidDiscoveryAnnouncement-middleManager": "true",
+                "druidDiscoveryAnnouncement-id": mm.host().replace(':', "-"),
+                "druidDiscoveryAnnouncement-cluster-identifier": "demo-cluster"
+            },
+            "annotations": {"druidNodeInfo-middleManager": mm.druid_node_info().to_string()}
+        },
+        "spec": {"containers": [{"name": "mm", "image": "apache/druid:33.0.0"}]}
+    }))
+    .unwrap();
+    kube::Api::<Pod>::namespaced(cluster.client(), "druid")
+        .create(&Default::default(), &pod)
+        .await
+        .unwrap();
+    let props = cluster.properties(
+        "druid.indexer.runner.type=k8sAndWorker\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.type=taskType\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.taskType.default=k8s\n\
+         druid.indexer.runner.k8sAndWorker.runnerStrategy.taskType.overrides={\"index_kafka\":\"worker\"}\n\
+         druid.discovery.type=k8s\n\
+         druid.discovery.k8s.clusterIdentifier=demo-cluster\n\
+         druid.indexer.runner.syncRequestTimeout=PT2S\n",
+    );
+    let server = Server::start(&props, &cluster.kubeconfig).await;
+    let http = server.http();
+    // the Kubernetes runner's 4 slots plus the announced worker's 2
+    let cap = http.get("/druid/indexer/v1/totalWorkerCapacity").await;
+    assert_eq!(cap.json()["currentClusterCapacity"], 6, "{}", cap.text);
+    let id = http.submit(&kafka("discovered", 200)).await;
+    let s = http
+        .wait_status(&id, |s| s["statusCode"] != "RUNNING")
+        .await;
+    assert_eq!(s["statusCode"], "SUCCESS", "{s}");
+    assert_eq!(mm.assigned(), vec![id]);
+}
