@@ -621,6 +621,18 @@ pub fn start_server(
     props: &Path,
     env: &[(&str, &str)],
 ) -> Result<(Proc, String, Duration)> {
+    start_server_within(bin, dir, props, env, Duration::from_secs(60))
+}
+
+/// [`start_server`] waiting up to `limit` for the server to listen (a restore of many Jobs
+/// happens before it listens).
+pub fn start_server_within(
+    bin: &Path,
+    dir: &Path,
+    props: &Path,
+    env: &[(&str, &str)],
+    limit: Duration,
+) -> Result<(Proc, String, Duration)> {
     let started = Instant::now();
     let mut cmd = Command::new(bin);
     cmd.args(["serve", "--config"])
@@ -632,12 +644,7 @@ pub fn start_server(
         cmd.env(k, v);
     }
     let (mut proc, rx) = Proc::spawn(cmd, &dir.join("server.log"))?;
-    let url = wait_line(
-        &mut proc,
-        &rx,
-        "druid-k8s serving on ",
-        Duration::from_secs(60),
-    )?;
+    let url = wait_line(&mut proc, &rx, "druid-k8s serving on ", limit)?;
     // keep draining the channel so the reader threads never block
     std::thread::spawn(move || for _ in rx {});
     Ok((proc, url, started.elapsed()))
