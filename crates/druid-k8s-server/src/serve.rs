@@ -86,9 +86,15 @@ pub async fn start(
     raw: &RawConfig,
     listen: Option<SocketAddr>,
     kube: kube::Config,
-    options: RunnerOptions,
+    mut options: RunnerOptions,
 ) -> Result<Running, ServerError> {
     let settings = ServerSettings::from_raw(raw, listen)?;
+    if let Some(qps) = settings.kube_qps {
+        options.qps = f64::from(qps);
+    }
+    if let Some(burst) = settings.kube_burst {
+        options.burst = burst;
+    }
     let tls = match &settings.tls {
         Some((cert, key)) => Some(crate::tls::acceptor(cert, key)?),
         None => None,

@@ -57,6 +57,11 @@ pub struct ServerSettings {
     pub tls: Option<(PathBuf, PathBuf)>,
     /// Largest request body in bytes.
     pub max_request_bytes: usize,
+    /// Client-side limit of Kubernetes API requests per second (`0` = none); `None` keeps the
+    /// runner's default (50/s).
+    pub kube_qps: Option<u32>,
+    /// Burst of that limit; `None` keeps the runner's default (100).
+    pub kube_burst: Option<u32>,
 }
 
 /// Replaces the password of a URL with `***` for display.
@@ -216,6 +221,25 @@ impl ServerSettings {
                 )
             })?,
         };
+        let count = |key: &str, min: u32| -> Result<Option<u32>, ServerError> {
+            match raw.get(key) {
+                None => Ok(None),
+                Some(v) => v
+                    .trim()
+                    .parse::<u32>()
+                    .ok()
+                    .filter(|n| *n >= min)
+                    .map(Some)
+                    .ok_or_else(|| {
+                        invalid(
+                            key,
+                            format!("[{v}] is not a whole number of at least {min}"),
+                        )
+                    }),
+            }
+        };
+        let kube_qps = count("druid.k8s.server.kubeClient.qps", 0)?;
+        let kube_burst = count("druid.k8s.server.kubeClient.burst", 1)?;
         Ok(ServerSettings {
             listen,
             data_dir,
@@ -225,6 +249,8 @@ impl ServerSettings {
             users_file,
             tls,
             max_request_bytes,
+            kube_qps,
+            kube_burst,
         })
     }
 }
@@ -326,5 +352,24 @@ mod tests {
         assert_eq!(s.users_file, Some("/u.yaml".into()));
         let err = check("druid.audit.manager.auditHistoryMillis=0").unwrap_err();
         assert!(err.contains("auditHistoryMillis"), "{err}");
+    }
+
+    #[test]
+    fn kube_client_rate_limit() {
+        let s = check("").unwrap();
+        assert_eq!((s.kube_qps, s.kube_burst), (None, None));
+        let s = check("druid.k8s.server.kubeClient.qps=0\ndruid.k8s.server.kubeClient.burst=500")
+            .unwrap();
+        assert_eq!((s.kube_qps, s.kube_burst), (Some(0), Some(500)));
+        let err = check("druid.k8s.server.kubeClient.qps=fast").unwrap_err();
+        assert!(
+            err.contains("druid.k8s.server.kubeClient.qps") && err.contains("[fast]"),
+            "{err}"
+        );
+        let err = check("druid.k8s.server.kubeClient.burst=0").unwrap_err();
+        assert!(
+            err.contains("druid.k8s.server.kubeClient.burst") && err.contains("at least 1"),
+            "{err}"
+        );
     }
 }
