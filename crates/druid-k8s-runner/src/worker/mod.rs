@@ -42,6 +42,14 @@ use protocol::{
     WorkerHistoryItem,
 };
 
+/// An HTTP failure talking to a worker, naming the URL.
+fn worker_error(url: &str, e: &reqwest_rustls_ring::Error) -> RunnerError {
+    RunnerError::Worker {
+        url: url.to_owned(),
+        message: e.to_string(),
+    }
+}
+
 /// Where a worker listens: `http://host:port` or `https://host:port`.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct WorkerEndpoint {
@@ -759,14 +767,26 @@ impl WorkerRunner {
             return Ok(None);
         };
         let url = ep.url(&protocol::log_path(task_id, offset));
-        let werr = |e: reqwest_rustls_ring::Error| RunnerError::Worker {
-            url: url.clone(),
-            message: e.to_string(),
+        let Some(resp) = self.get_found(&url).await? else {
+            return Ok(None);
         };
+        let stream = resp
+            .bytes_stream()
+            .map(|r| r.map_err(std::io::Error::other));
+        Ok(Some(Box::pin(stream)))
+    }
+
+    /// `GET url` with the worker HTTP timeout: `None` on 404, an error naming the URL on any
+    /// other failure.
+    async fn get_found(
+        &self,
+        url: &str,
+    ) -> Result<Option<reqwest_rustls_ring::Response>, RunnerError> {
+        let werr = |e: reqwest_rustls_ring::Error| worker_error(url, &e);
         let resp = self
             .inner
             .http
-            .get(&url)
+            .get(url)
             .timeout(self.inner.cfg.http_timeout)
             .send()
             .await
@@ -774,11 +794,7 @@ impl WorkerRunner {
         if resp.status() == reqwest_rustls_ring::StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let resp = resp.error_for_status().map_err(werr)?;
-        let stream = resp
-            .bytes_stream()
-            .map(|r| r.map_err(std::io::Error::other));
-        Ok(Some(Box::pin(stream)))
+        resp.error_for_status().map(Some).map_err(werr)
     }
 
     /// Live reports of a running task, from its peon
@@ -801,23 +817,13 @@ impl WorkerRunner {
             ("http", loc.port)
         };
         let url = format!("{scheme}://{host}:{port}/druid/worker/v1/chat/{task_id}/liveReports");
-        let werr = |e: reqwest_rustls_ring::Error| RunnerError::Worker {
-            url: url.clone(),
-            message: e.to_string(),
-        };
-        let resp = self
-            .inner
-            .http
-            .get(&url)
-            .timeout(self.inner.cfg.http_timeout)
-            .send()
-            .await
-            .map_err(werr)?;
-        if resp.status() == reqwest_rustls_ring::StatusCode::NOT_FOUND {
+        let Some(resp) = self.get_found(&url).await? else {
             return Ok(None);
-        }
-        let resp = resp.error_for_status().map_err(werr)?;
-        resp.bytes().await.map(Some).map_err(werr)
+        };
+        resp.bytes()
+            .await
+            .map(Some)
+            .map_err(|e| worker_error(&url, &e))
     }
 
     /// Adds (or updates) a worker announced by node discovery; a worker that was removed and
